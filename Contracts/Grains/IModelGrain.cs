@@ -1,0 +1,24 @@
+using Orleans.KServe.Contracts.Inference;
+using Orleans.KServe.Contracts.Models;
+
+namespace Orleans.KServe.Contracts.Grains;
+
+/// <summary>
+/// One replica of one model revision, keyed <c>namespace/service/revision/replica</c> (<see cref="ModelKey"/>).
+/// Loads its artifact in the background on activation, then serves many inference calls at once.
+/// </summary>
+[Alias("Orleans.KServe.Contracts.IModelGrain")]
+public interface IModelGrain : IGrainWithStringKey
+{
+    /// <summary>Runs one inference. Fails with <see cref="InferenceException"/> naming what is wrong.</summary>
+    [Alias("infer")]
+    ValueTask<InferenceResponse> InferAsync(InferenceRequest request);
+
+    /// <summary>The model's inputs and outputs; fails with 503 while loading.</summary>
+    [Alias("metadata")]
+    ValueTask<ModelMetadata> GetMetadataAsync();
+
+    /// <summary>The replica's state; activates the grain (and so starts loading) when it is not active.</summary>
+    [Alias("status")]
+    ValueTask<ModelStatus> GetStatusAsync();
+}

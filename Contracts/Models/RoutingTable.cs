@@ -1,0 +1,40 @@
+using System.Collections.Immutable;
+
+namespace Orleans.KServe.Contracts.Models;
+
+/// <summary>
+/// One served model as the control plane declares it: the service, its current revision and replica count, the
+/// spec to load, or why it cannot be served.
+/// </summary>
+[GenerateSerializer, Immutable]
+[Alias("Orleans.KServe.Contracts.ServiceEntry")]
+public sealed record ServiceEntry(
+    [property: Id(0)] string Namespace,
+    [property: Id(1)] string Name,
+    [property: Id(2)] ModelSpec? Spec,
+    [property: Id(3)] string? FailureReason = null,
+    [property: Id(4)] string? FailureMessage = null)
+{
+    /// <summary>The revision the registry assigned (1, 2, …); 0 before registration.</summary>
+    [Id(5)] public int Revision { get; init; }
+
+    /// <summary>How many replica grains serve the revision.</summary>
+    [Id(6)] public int Replicas { get; init; } = 1;
+
+    /// <summary>Where the declaration came from (a file path, a Kubernetes object).</summary>
+    [Id(7)] public string? Source { get; init; }
+
+    /// <summary>The grain key of one replica.</summary>
+    public ModelKey ReplicaKey(int replica) => new(Namespace, Name, Revision, replica);
+}
+
+/// <summary>The set of served models, versioned so gateways can cache it and refresh on change.</summary>
+[GenerateSerializer, Immutable]
+[Alias("Orleans.KServe.Contracts.RoutingTable")]
+public sealed record RoutingTable(
+    [property: Id(0)] long Version,
+    [property: Id(1)] ImmutableArray<ServiceEntry> Services)
+{
+    /// <summary>The empty table.</summary>
+    public static RoutingTable Empty { get; } = new(0, ImmutableArray<ServiceEntry>.Empty);
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Options;
+
+namespace Orleans.KServe.Gateway;
+
+/// <summary>Limits and behaviour of the inference gateway.</summary>
+public sealed class GatewayOptions
+{
+    /// <summary>Largest request body accepted; larger ones get 413. Default 64 MiB.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Inference requests in progress at once; more get 503 instead of queueing without bound. Default 1024.</summary>
+    public int MaxInFlightRequests { get; set; } = 1024;
+
+    /// <summary>Hand requests to a replica active on this silo without an Orleans message. Default on.</summary>
+    public bool LocalFastPath { get; set; } = true;
+}
+
+/// <summary>Reports every invalid gateway setting at once.</summary>
+public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, GatewayOptions options)
+    {
+        var failures = new List<string>();
+        if (options.MaxRequestBodyBytes is < 1024 or > int.MaxValue)
+        {
+            failures.Add($"max request body bytes must be between 1024 and {int.MaxValue}, not {options.MaxRequestBodyBytes}");
+        }
+
+        if (options.MaxInFlightRequests < 1)
+        {
+            failures.Add($"max in-flight requests must be at least 1, not {options.MaxInFlightRequests}");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

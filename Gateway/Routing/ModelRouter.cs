@@ -1,0 +1,156 @@
+using System.Collections.Frozen;
+using Orleans.KServe.Contracts.Grains;
+using Orleans.KServe.Contracts.Inference;
+using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Contracts.Serving;
+
+namespace Orleans.KServe.Gateway.Routing;
+
+/// <summary>A served model as the gateway caches it.</summary>
+public sealed class ModelRoute
+{
+    internal ModelRoute(ServiceEntry entry, IGrainFactory grains)
+    {
+        Entry = entry;
+        if (entry.Spec is not null)
+        {
+            GrainKey = entry.ReplicaKey(0).ToString();
+            Grain = grains.GetGrain<IModelGrain>(GrainKey);
+        }
+    }
+
+    /// <summary>The registry entry.</summary>
+    public ServiceEntry Entry { get; }
+
+    /// <summary>The served model name.</summary>
+    public string Name => Entry.Name;
+
+    /// <summary>The version served.</summary>
+    public string Version => Entry.Spec?.Version ?? "1";
+
+    /// <summary>The replica grain key, when the model can be served.</summary>
+    public string? GrainKey { get; }
+
+    /// <summary>The replica grain (cached reference), when the model can be served.</summary>
+    public IModelGrain? Grain { get; }
+
+    /// <summary>Metadata cached once the model has loaded.</summary>
+    internal ModelMetadata? Metadata { get; set; }
+}
+
+/// <summary>
+/// The gateway's locally cached routing table: model name to replica grain, refreshed when the registry changes.
+/// No request calls the control plane. When a replica is active on this very silo and
+/// <see cref="GatewayOptions.LocalFastPath"/> is on, requests go straight to it without an Orleans message.
+/// </summary>
+public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, ILocalModelDirectory? localDirectory = null)
+{
+    private volatile Snapshot _snapshot = new(-1, FrozenDictionary<string, ModelRoute>.Empty, []);
+
+    /// <summary>The version of the table in use; -1 before the first table arrived.</summary>
+    public long Version => _snapshot.Version;
+
+    /// <summary>Every route, in the registry's order.</summary>
+    public IReadOnlyList<ModelRoute> Routes => _snapshot.Ordered;
+
+    /// <summary>Installs a new table, keeping cached metadata of unchanged revisions.</summary>
+    public void Update(RoutingTable table)
+    {
+        var previous = _snapshot;
+        if (table.Version == previous.Version)
+        {
+            return;
+        }
+
+        var ordered = new List<ModelRoute>(table.Services.Length);
+        var byName = new Dictionary<string, ModelRoute>(StringComparer.Ordinal);
+        foreach (var entry in table.Services)
+        {
+            var route = new ModelRoute(entry, grains);
+            if (previous.ByName.TryGetValue(entry.Name, out var old) && old.GrainKey == route.GrainKey)
+            {
+                route.Metadata = old.Metadata;
+            }
+
+            ordered.Add(route);
+            byName.TryAdd(entry.Name, route);
+        }
+
+        _snapshot = new Snapshot(table.Version, byName.ToFrozenDictionary(StringComparer.Ordinal), ordered);
+    }
+
+    /// <summary>Finds the route for a model name; throws 404 when there is none.</summary>
+    public ModelRoute Get(string model, string? version = null)
+    {
+        if (!_snapshot.ByName.TryGetValue(model, out var route))
+        {
+            throw InferenceException.ModelNotFound(model);
+        }
+
+        if (version is not null && version != route.Version)
+        {
+            throw new InferenceException(InferenceErrorKind.NotFound, $"model '{model}' has no version '{version}'; it serves version {route.Version}");
+        }
+
+        return route;
+    }
+
+    /// <summary>Runs an inference on the route's replica.</summary>
+    public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request)
+    {
+        if (TryLocal(route, out var local))
+        {
+            return local.InferAsync(request);
+        }
+
+        return Servable(route).InferAsync(request);
+    }
+
+    /// <summary>The route's metadata, cached after the first answer.</summary>
+    public async ValueTask<ModelMetadata> GetMetadataAsync(ModelRoute route)
+    {
+        if (route.Metadata is { } cached)
+        {
+            return cached;
+        }
+
+        var metadata = TryLocal(route, out var local) ? local.GetMetadata() : await Servable(route).GetMetadataAsync();
+        route.Metadata = metadata;
+        return metadata;
+    }
+
+    /// <summary>The replica's status; a model that cannot be served reports FailedToLoad with its reason.</summary>
+    public async ValueTask<ModelStatus> GetStatusAsync(ModelRoute route)
+    {
+        if (route.Grain is null)
+        {
+            return new ModelStatus(ModelState.FailedToLoad, $"{route.Entry.FailureReason}: {route.Entry.FailureMessage}");
+        }
+
+        if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local))
+        {
+            return local.Status;
+        }
+
+        return await route.Grain.GetStatusAsync();
+    }
+
+    private bool TryLocal(ModelRoute route, out ILocalModelEndpoint endpoint)
+    {
+        if (options.LocalFastPath && localDirectory is not null && route.GrainKey is not null
+            && localDirectory.TryGet(route.GrainKey, out var found) && found.IsLoaded)
+        {
+            endpoint = found;
+            return true;
+        }
+
+        endpoint = null!;
+        return false;
+    }
+
+    private static IModelGrain Servable(ModelRoute route) =>
+        route.Grain ?? throw InferenceException.Unavailable(
+            $"model '{route.Name}' cannot be served: {route.Entry.FailureReason}: {route.Entry.FailureMessage}");
+
+    private sealed record Snapshot(long Version, FrozenDictionary<string, ModelRoute> ByName, IReadOnlyList<ModelRoute> Ordered);
+}

@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.KServe.Contracts.Grains;
+
+namespace Orleans.KServe.Gateway.Routing;
+
+/// <summary>Keeps <see cref="ModelRouter"/> current: loads the table at start, then long-polls the registry for changes.</summary>
+public sealed partial class RoutingTableWatcher(IGrainFactory grains, ModelRouter router, ILogger<RoutingTableWatcher> logger) : BackgroundService
+{
+    private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(15);
+
+    /// <inheritdoc />
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        // The first table arrives before the gateway starts listening, so no request meets an empty router.
+        var registry = grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey);
+        router.Update(await registry.GetTableAsync());
+        await base.StartAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var registry = grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var table = await registry.WaitForChangeAsync(router.Version, PollWait).WaitAsync(stoppingToken);
+                if (table.Version != router.Version)
+                {
+                    router.Update(table);
+                    LogUpdated(table.Version, table.Services.Length);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogWatchFailed(e);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "Routing table version {Version}: {Count} models")]
+    private partial void LogUpdated(long version, int count);
+
+    [LoggerMessage(2, LogLevel.Warning, "Watching the model registry failed; retrying")]
+    private partial void LogWatchFailed(Exception exception);
+}

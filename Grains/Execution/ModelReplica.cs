@@ -1,0 +1,199 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Orleans.KServe.Contracts.Inference;
+using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Contracts.Serving;
+using Orleans.KServe.Contracts.Tensors;
+using Orleans.KServe.Grains.Runtime;
+using Orleans.KServe.Grains.Telemetry;
+
+namespace Orleans.KServe.Grains.Execution;
+
+/// <summary>
+/// The execution state of one model replica: its runtime, metadata and status, and the inference path itself.
+/// Thread-safe. A <see cref="ModelGrain"/> creates and owns it (loading, lifecycle, deactivation); the gateway on
+/// the same silo may call <see cref="InferAsync"/> directly through <see cref="LocalModelDirectory"/> to skip the
+/// Orleans message, while remote callers come through the grain.
+/// </summary>
+public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
+{
+    private readonly InferenceExecutor _executor;
+    private readonly InferenceMetrics _metrics;
+    private readonly long _inlineThresholdTicks;
+    private IModelRuntime? _runtime;
+    private ModelMetadata? _metadata;
+    private ImmutableArray<string> _allOutputs;
+    private bool _batchedFirstDimension;
+    private volatile ModelStatus _status = new(ModelState.Pending);
+    private int _inFlight;
+    private long _averageTicks = long.MaxValue;
+
+    /// <summary>Creates the replica in state Pending.</summary>
+    public ModelReplica(ModelKey key, ModelSpec spec, InferenceExecutor executor, InferenceMetrics metrics)
+    {
+        Key = key;
+        Spec = spec;
+        _executor = executor;
+        _metrics = metrics;
+        _inlineThresholdTicks = (long)(executor.Options.InlineThreshold.TotalSeconds * Stopwatch.Frequency);
+    }
+
+    /// <summary>The replica's grain key.</summary>
+    public ModelKey Key { get; }
+
+    /// <summary>What it loads.</summary>
+    public ModelSpec Spec { get; }
+
+    /// <summary>The current status.</summary>
+    public ModelStatus Status => _status;
+
+    /// <summary>True while the replica serves requests.</summary>
+    public bool IsLoaded => _status.State == ModelState.Loaded;
+
+    /// <summary>Calls in progress.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Marks the replica as loading.</summary>
+    public void MarkLoading() => _status = new ModelStatus(ModelState.Loading);
+
+    /// <summary>Installs a loaded runtime; the replica owns it from now on.</summary>
+    public void MarkLoaded(IModelRuntime runtime, TimeSpan loadDuration)
+    {
+        _runtime = runtime;
+        _metadata = new ModelMetadata(Spec.Name, [Spec.Version], runtime.Platform, runtime.Inputs, runtime.Outputs);
+        _allOutputs = runtime.Outputs.Select(o => o.Name).ToImmutableArray();
+        _batchedFirstDimension = runtime.Inputs.Length > 0 && runtime.Inputs[0].Shape.Length > 0 && runtime.Inputs[0].Shape[0] < 0;
+        _status = new ModelStatus(ModelState.Loaded, null, DateTimeOffset.UtcNow, loadDuration);
+    }
+
+    /// <summary>Records why loading failed.</summary>
+    public void MarkFailed(string reason) => _status = new ModelStatus(ModelState.FailedToLoad, reason);
+
+    /// <summary>The metadata; throws 503 until loaded.</summary>
+    public ModelMetadata GetMetadata()
+    {
+        EnsureLoaded();
+        return _metadata!;
+    }
+
+    /// <summary>Runs one request. Short executions run inline; longer ones on the bounded executor.</summary>
+    public ValueTask<InferenceResponse> InferAsync(InferenceRequest request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            EnsureLoaded();
+            var outputs = InputValidator.Validate(request, _metadata!, _allOutputs);
+            if (Volatile.Read(ref _averageTicks) <= _inlineThresholdTicks)
+            {
+                var response = Execute(new Call(this, request, outputs));
+                Complete(request, started, success: true);
+                return new ValueTask<InferenceResponse>(response);
+            }
+
+            return new ValueTask<InferenceResponse>(RunOnExecutorAsync(request, outputs, started));
+        }
+        catch
+        {
+            Complete(request, started, success: false);
+            throw;
+        }
+    }
+
+    private async Task<InferenceResponse> RunOnExecutorAsync(InferenceRequest request, ImmutableArray<string> outputs, long started)
+    {
+        var success = false;
+        try
+        {
+            var response = await _executor.RunAsync(static call => call.Replica.Execute(call), new Call(this, request, outputs)).ConfigureAwait(false);
+            success = true;
+            return response;
+        }
+        finally
+        {
+            Complete(request, started, success);
+        }
+    }
+
+    private InferenceResponse Execute(Call call)
+    {
+        var runtime = _runtime ?? throw InferenceException.Unavailable($"model '{Spec.Name}' is not loaded");
+        var started = Stopwatch.GetTimestamp();
+        ImmutableArray<Tensor> outputs;
+        try
+        {
+            outputs = runtime.Execute(call.Request.Inputs, call.Outputs);
+        }
+        catch (ModelExecutionException e)
+        {
+            throw new InferenceException(InferenceErrorKind.Internal, $"model '{Spec.Name}' failed: {e.Message}", e);
+        }
+
+        var elapsed = Stopwatch.GetTimestamp() - started;
+        UpdateAverage(elapsed);
+        _metrics.RecordExecution(Spec.Name, Spec.Version, Stopwatch.GetElapsedTime(started));
+        return new InferenceResponse(Spec.Name, Spec.Version, call.Request.Id, outputs);
+    }
+
+    // An exponential moving average of execution time decides inline vs executor; racing updates only blur it.
+    private void UpdateAverage(long ticks)
+    {
+        var previous = Volatile.Read(ref _averageTicks);
+        var next = previous == long.MaxValue ? ticks : previous + ((ticks - previous) / 8);
+        Volatile.Write(ref _averageTicks, next);
+    }
+
+    private void Complete(InferenceRequest request, long started, bool success)
+    {
+        Interlocked.Decrement(ref _inFlight);
+        long inferences = 1;
+        if (_batchedFirstDimension && !request.Inputs.IsDefaultOrEmpty && request.Inputs[0].Shape.Length > 0)
+        {
+            inferences = request.Inputs[0].Shape[0];
+        }
+
+        _metrics.RecordRequest(Spec.Name, Spec.Version, success, inferences, Stopwatch.GetElapsedTime(started));
+    }
+
+    private void EnsureLoaded()
+    {
+        var status = _status;
+        switch (status.State)
+        {
+            case ModelState.Loaded:
+                return;
+            case ModelState.FailedToLoad:
+                throw InferenceException.Unavailable($"model '{Spec.Name}' failed to load: {status.Reason}");
+            case ModelState.Unloaded:
+                throw InferenceException.Unavailable($"model '{Spec.Name}' is unloaded");
+            default:
+                throw InferenceException.Unavailable($"model '{Spec.Name}' is loading");
+        }
+    }
+
+    /// <summary>Stops serving; disposes the runtime once the calls in progress have finished (or after <paramref name="drain"/>).</summary>
+    public async Task UnloadAsync(TimeSpan drain)
+    {
+        _status = new ModelStatus(ModelState.Unloaded);
+        var deadline = Stopwatch.GetTimestamp() + (long)(drain.TotalSeconds * Stopwatch.Frequency);
+        while (InFlight > 0 && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(10).ConfigureAwait(false);
+        }
+
+        if (InFlight == 0)
+        {
+            Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        var runtime = Interlocked.Exchange(ref _runtime, null);
+        runtime?.Dispose();
+    }
+
+    private readonly record struct Call(ModelReplica Replica, InferenceRequest Request, ImmutableArray<string> Outputs);
+}

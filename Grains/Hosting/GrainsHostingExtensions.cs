@@ -1,0 +1,45 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.KServe.Grains.Execution;
+using Orleans.KServe.Grains.Runtime;
+using Orleans.KServe.Grains.Runtime.Onnx;
+using Orleans.KServe.Grains.Telemetry;
+
+namespace Orleans.KServe.Grains;
+
+/// <summary>Registers model serving in a silo.</summary>
+public static class GrainsHostingExtensions
+{
+    /// <summary>The grain storage the registry keeps its state in.</summary>
+    public const string RegistryStorage = "kserve-registry";
+
+    /// <summary>
+    /// Adds model grains, the registry, the executor, the runtimes (ONNX Runtime CPU) and metrics. The registry's
+    /// state goes to in-memory storage unless a storage named <see cref="RegistryStorage"/> is configured.
+    /// </summary>
+    public static ISiloBuilder AddModelServing(this ISiloBuilder builder, Action<InferenceExecutorOptions>? configureExecutor = null)
+    {
+        builder.AddMemoryGrainStorage(RegistryStorage);
+        builder.Services.AddModelServing(configureExecutor);
+        return builder;
+    }
+
+    /// <summary>The services behind <see cref="AddModelServing(ISiloBuilder, Action{InferenceExecutorOptions}?)"/>.</summary>
+    public static IServiceCollection AddModelServing(this IServiceCollection services, Action<InferenceExecutorOptions>? configureExecutor = null)
+    {
+        var options = services.AddOptions<InferenceExecutorOptions>();
+        if (configureExecutor is not null)
+        {
+            options.Configure(configureExecutor);
+        }
+
+        services.AddMetrics();
+        services.TryAddSingleton<InferenceExecutor>();
+        services.TryAddSingleton<InferenceMetrics>();
+        services.TryAddSingleton<LocalModelDirectory>();
+        services.TryAddSingleton<Contracts.Serving.ILocalModelDirectory>(sp => sp.GetRequiredService<LocalModelDirectory>());
+        services.TryAddSingleton<ModelRuntimeCatalog>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IModelRuntimeFactory, OnnxRuntimeFactory>());
+        return services;
+    }
+}

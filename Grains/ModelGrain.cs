@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+using Orleans.KServe.Contracts.Grains;
+using Orleans.KServe.Contracts.Inference;
+using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Grains.Execution;
+using Orleans.KServe.Grains.Runtime;
+using Orleans.KServe.Grains.Telemetry;
+
+namespace Orleans.KServe.Grains;
+
+/// <summary>
+/// One replica of one model revision. On activation it asks the registry for its spec and loads the artifact in
+/// the background (metadata and infer answer 503 "loading" meanwhile). Reentrant: many inference calls run at
+/// once, their executions on the bounded <see cref="InferenceExecutor"/>. Stays active until the residency work
+/// decides otherwise.
+/// </summary>
+[Reentrant]
+[CollectionAgeLimit(AlwaysActive = true)]
+public sealed partial class ModelGrain(
+    ModelRuntimeCatalog runtimes,
+    InferenceExecutor executor,
+    InferenceMetrics metrics,
+    LocalModelDirectory directory,
+    ILogger<ModelGrain> logger) : Grain, IModelGrain
+{
+    private ModelReplica? _replica;
+    private string? _notDeclared;
+
+    /// <inheritdoc />
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        var keyString = this.GetPrimaryKeyString();
+        var key = ModelKey.Parse(keyString);
+        var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey);
+        var spec = await registry.GetSpecAsync(keyString);
+        if (spec is null)
+        {
+            _notDeclared = $"no model is declared as '{key.Service}' revision {key.Revision} in namespace '{key.Namespace}'";
+            return;
+        }
+
+        var replica = new ModelReplica(key, spec, executor, metrics);
+        replica.MarkLoading();
+        _replica = replica;
+        directory.Register(keyString, replica);
+        _ = LoadAsync(replica);
+    }
+
+    private async Task LoadAsync(ModelReplica replica)
+    {
+        var spec = replica.Spec;
+        var started = Stopwatch.GetTimestamp();
+        LogLoading(spec.Name, replica.Key.Revision, spec.ArtifactPath);
+        try
+        {
+            var factory = runtimes.Resolve(spec);
+
+            // Loading parses and optimises the graph: seconds of CPU that must not run on a grain turn.
+            var runtime = await Task.Run(() => factory.Load(spec, CancellationToken.None));
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            if (replica.Status.State == ModelState.Unloaded)
+            {
+                runtime.Dispose();
+                return;
+            }
+
+            replica.MarkLoaded(runtime, elapsed);
+            LogLoaded(spec.Name, replica.Key.Revision, elapsed.TotalMilliseconds);
+        }
+        catch (Exception e)
+        {
+            var reason = e is ModelLoadException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            replica.MarkFailed(reason);
+            LogLoadFailed(spec.Name, replica.Key.Revision, reason);
+        }
+    }
+
+    /// <inheritdoc />
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        if (_replica is { } replica)
+        {
+            directory.Unregister(this.GetPrimaryKeyString(), replica);
+            await replica.UnloadAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<InferenceResponse> InferAsync(InferenceRequest request) => Replica.InferAsync(request);
+
+    /// <inheritdoc />
+    public ValueTask<ModelMetadata> GetMetadataAsync() => new(Replica.GetMetadata());
+
+    /// <inheritdoc />
+    public ValueTask<ModelStatus> GetStatusAsync() =>
+        new(_replica?.Status ?? new ModelStatus(ModelState.FailedToLoad, _notDeclared));
+
+    private ModelReplica Replica =>
+        _replica ?? throw new InferenceException(InferenceErrorKind.NotFound, _notDeclared ?? "model not declared");
+
+    [LoggerMessage(1, LogLevel.Information, "Loading model {Model} revision {Revision} from {Artifact}")]
+    private partial void LogLoading(string model, int revision, string artifact);
+
+    [LoggerMessage(2, LogLevel.Information, "Loaded model {Model} revision {Revision} in {Milliseconds:F0} ms")]
+    private partial void LogLoaded(string model, int revision, double milliseconds);
+
+    [LoggerMessage(3, LogLevel.Error, "Model {Model} revision {Revision} failed to load: {Reason}")]
+    private partial void LogLoadFailed(string model, int revision, string reason);
+}

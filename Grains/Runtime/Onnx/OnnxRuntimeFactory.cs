@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Options;
+using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Grains.Execution;
+
+namespace Orleans.KServe.Grains.Runtime.Onnx;
+
+/// <summary>Loads <c>onnx</c> models into ONNX Runtime (CPU).</summary>
+public sealed class OnnxRuntimeFactory(IOptions<InferenceExecutorOptions> executorOptions) : IModelRuntimeFactory
+{
+    /// <inheritdoc />
+    public IReadOnlyList<string> RuntimeNames { get; } = ["kserve-onnxruntime", "kserve-tritonserver", "onnxruntime"];
+
+    /// <inheritdoc />
+    public bool SupportsFormat(string format) => string.Equals(format, "onnx", StringComparison.OrdinalIgnoreCase);
+
+    /// <inheritdoc />
+    public IModelRuntime Load(ModelSpec spec, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(spec.ArtifactPath))
+        {
+            throw new ModelLoadException($"model file '{spec.ArtifactPath}' does not exist");
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        return OnnxModelRuntime.Open(spec.ArtifactPath, IntraOpThreads(spec.Settings, executorOptions.Value));
+    }
+
+    /// <summary>
+    /// Threads per execution: the model's own setting, else the cores shared out among the executor's threads, so
+    /// that concurrent executions × threads fit the machine.
+    /// </summary>
+    public static int IntraOpThreads(ModelRuntimeSettings settings, InferenceExecutorOptions executor) =>
+        settings.IntraOpThreads > 0
+            ? settings.IntraOpThreads
+            : Math.Max(1, Environment.ProcessorCount / Math.Max(1, executor.EffectiveThreads));
+}

@@ -1,0 +1,77 @@
+using System.Collections.Immutable;
+using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Contracts.Resources;
+using Orleans.KServe.Operator.Reconcile;
+using Orleans.KServe.Operator.Resources;
+
+namespace Orleans.KServe.Operator.Sources;
+
+/// <summary>
+/// Reads a folder of KServe YAML (recursively, <c>*.yaml</c> and <c>*.yml</c>) and reconciles every
+/// InferenceService in it. A file that does not parse becomes an entry named after the file with reason
+/// <c>InvalidSpec</c>, so it shows in the repository index; the other files still serve.
+/// </summary>
+public sealed class LocalFolderSource(string folder)
+{
+    /// <summary>The folder read.</summary>
+    public string Folder { get; } = Path.GetFullPath(folder);
+
+    /// <summary>The source name recorded in the registry.</summary>
+    public string SourceName => "folder:" + Folder;
+
+    /// <summary>Scans the folder now.</summary>
+    public ImmutableArray<ServiceEntry> Scan(IReadOnlyList<ServingRuntimeInfo>? runtimes = null)
+    {
+        runtimes ??= BuiltInRuntimes.All;
+        if (!Directory.Exists(Folder))
+        {
+            throw new DirectoryNotFoundException($"model repository '{Folder}' does not exist");
+        }
+
+        var entries = ImmutableArray.CreateBuilder<ServiceEntry>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var files = Directory.EnumerateFiles(Folder, "*.*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
+            .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
+            .OrderBy(f => f, StringComparer.Ordinal);
+        foreach (var file in files)
+        {
+            var relative = Path.GetRelativePath(Folder, file);
+            IReadOnlyList<ResourceDocument> documents;
+            try
+            {
+                documents = KServeYamlReader.Read(File.ReadAllText(file));
+            }
+            catch (Exception e) when (e is ResourceFormatException or IOException)
+            {
+                entries.Add(new ServiceEntry("default", relative, null, "InvalidSpec", $"{relative}: {e.Message}"));
+                continue;
+            }
+
+            foreach (var document in documents)
+            {
+                ServiceEntry entry;
+                if (document.Error is not null)
+                {
+                    entry = new ServiceEntry("default", $"{relative}#{document.Index}", null, "InvalidSpec", $"{relative} document {document.Index + 1}: {document.Error}");
+                }
+                else if (document.InferenceService is { } service)
+                {
+                    entry = InferenceServiceReconciler.Reconcile(service, Path.GetDirectoryName(file)!, runtimes);
+                    if (!seen.Add($"{entry.Namespace}/{entry.Name}"))
+                    {
+                        entry = new ServiceEntry(entry.Namespace, $"{entry.Name}@{relative}#{document.Index}", null, "InvalidSpec",
+                            $"{relative}: InferenceService '{entry.Name}' in namespace '{entry.Namespace}' is declared more than once");
+                    }
+                }
+                else
+                {
+                    continue;
+                }
+
+                entries.Add(entry);
+            }
+        }
+
+        return entries.ToImmutable();
+    }
+}

@@ -1,0 +1,143 @@
+using System.Net;
+
+namespace Orleans.KServe.Silo;
+
+/// <summary>
+/// Settings of the single-process server, from the command line (<c>--http-port 8080</c>), environment
+/// (<c>KServe__HttpPort=8080</c>) or appsettings (<c>"KServe": {"HttpPort": 8080}</c>).
+/// </summary>
+public sealed class ServerOptions
+{
+    /// <summary>The configuration section.</summary>
+    public const string Section = "KServe";
+
+    /// <summary>Address the REST and gRPC ports bind to. Default 127.0.0.1; container images use 0.0.0.0.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>REST (HTTP/1.1) port. Default 8080; 0 = any free port.</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>Port reserved for v2 gRPC (h2c needs its own port). Default 8081.</summary>
+    public int GrpcPort { get; set; } = 8081;
+
+    /// <summary>Orleans silo-to-silo port. Default 11111; 0 = any free port.</summary>
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Orleans client gateway port. Default 30000; 0 = any free port.</summary>
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>Folder of KServe YAML to serve. Default: the repository's <c>samples/</c>.</summary>
+    public string? ModelRepository { get; set; }
+
+    /// <summary>Largest request body, bytes. Default 64 MiB.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Inference requests in flight before new ones get 503. Default 1024.</summary>
+    public int MaxInFlightRequests { get; set; } = 1024;
+
+    /// <summary>Dedicated model-execution threads; 0 = one per core.</summary>
+    public int ExecutorThreads { get; set; }
+
+    /// <summary>How long SIGTERM waits for requests in flight, seconds. Default 30.</summary>
+    public int ShutdownTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Hand requests to local replicas without an Orleans message. Default on.</summary>
+    public bool LocalFastPath { get; set; } = true;
+
+    /// <summary>Every problem with these settings, as sentences.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (Host != "localhost" && !IPAddress.TryParse(Host, out _))
+        {
+            errors.Add($"--host '{Host}' is not an IP address (use 127.0.0.1, 0.0.0.0, ::1 or localhost)");
+        }
+
+        CheckPort(errors, "--http-port", HttpPort);
+        CheckPort(errors, "--grpc-port", GrpcPort);
+        CheckPort(errors, "--silo-port", SiloPort);
+        CheckPort(errors, "--gateway-port", GatewayPort);
+        if (HttpPort != 0 && HttpPort == GrpcPort)
+        {
+            errors.Add($"--http-port and --grpc-port are both {HttpPort}; gRPC (h2c) needs its own port");
+        }
+
+        if (ModelRepository is null)
+        {
+            errors.Add("--model-repository was not given and no samples/ folder was found next to the server or above it");
+        }
+        else if (!Directory.Exists(ModelRepository))
+        {
+            errors.Add($"--model-repository '{ModelRepository}' is not a folder");
+        }
+
+        if (MaxRequestBodyBytes is < 1024 or > int.MaxValue)
+        {
+            errors.Add($"--max-request-body-bytes must be between 1024 and {int.MaxValue}, not {MaxRequestBodyBytes}");
+        }
+
+        if (MaxInFlightRequests < 1)
+        {
+            errors.Add($"--max-in-flight must be at least 1, not {MaxInFlightRequests}");
+        }
+
+        if (ExecutorThreads is < 0 or > 1024)
+        {
+            errors.Add($"--executor-threads must be between 0 (one per core) and 1024, not {ExecutorThreads}");
+        }
+
+        if (ShutdownTimeoutSeconds is < 0 or > 3600)
+        {
+            errors.Add($"--shutdown-timeout must be between 0 and 3600 seconds, not {ShutdownTimeoutSeconds}");
+        }
+
+        return errors;
+    }
+
+    private static void CheckPort(List<string> errors, string name, int port)
+    {
+        if (port is < 0 or > 65535)
+        {
+            errors.Add($"{name} must be between 0 and 65535, not {port}");
+        }
+    }
+
+    /// <summary>The command-line switches and the settings they set.</summary>
+    public static IDictionary<string, string> SwitchMappings { get; } = new Dictionary<string, string>
+    {
+        ["--host"] = $"{Section}:Host",
+        ["--http-port"] = $"{Section}:HttpPort",
+        ["--grpc-port"] = $"{Section}:GrpcPort",
+        ["--silo-port"] = $"{Section}:SiloPort",
+        ["--gateway-port"] = $"{Section}:GatewayPort",
+        ["--model-repository"] = $"{Section}:ModelRepository",
+        ["--max-request-body-bytes"] = $"{Section}:MaxRequestBodyBytes",
+        ["--max-in-flight"] = $"{Section}:MaxInFlightRequests",
+        ["--executor-threads"] = $"{Section}:ExecutorThreads",
+        ["--shutdown-timeout"] = $"{Section}:ShutdownTimeoutSeconds",
+        ["--local-fast-path"] = $"{Section}:LocalFastPath",
+    };
+
+    /// <summary>
+    /// The default model repository: <c>samples/</c> beside the app (a published image), else the nearest
+    /// <c>samples/</c> in a folder above it that holds the solution (a build output inside the repository).
+    /// </summary>
+    public static string? FindDefaultRepository(string baseDirectory)
+    {
+        var beside = Path.Combine(baseDirectory, "samples");
+        if (Directory.Exists(beside))
+        {
+            return beside;
+        }
+
+        for (var dir = new DirectoryInfo(baseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Orleans.KServe.sln")) && Directory.Exists(Path.Combine(dir.FullName, "samples")))
+            {
+                return Path.Combine(dir.FullName, "samples");
+            }
+        }
+
+        return null;
+    }
+}

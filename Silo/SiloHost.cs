@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Orleans.KServe.Gateway;
+using Orleans.KServe.Gateway.Endpoints;
+using Orleans.KServe.Grains;
+using Orleans.KServe.Operator.Sources;
+
+namespace Orleans.KServe.Silo;
+
+/// <summary>Thrown when the settings are invalid; the message lists every problem.</summary>
+public sealed class InvalidServerOptionsException(IReadOnlyList<string> errors)
+    : Exception("invalid settings:" + Environment.NewLine + string.Join(Environment.NewLine, errors.Select(e => "  - " + e)))
+{
+    /// <summary>The problems, one sentence each.</summary>
+    public IReadOnlyList<string> Errors { get; } = errors;
+}
+
+/// <summary>
+/// Builds the single-process server: one Orleans silo (localhost clustering, in-memory state) with the gateway
+/// co-hosted, serving the model repository folder.
+/// </summary>
+public static class SiloHost
+{
+    /// <summary>Builds the application from command-line arguments; throws <see cref="InvalidServerOptionsException"/> on bad settings.</summary>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? customize = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.AddCommandLine(args, ServerOptions.SwitchMappings);
+        customize?.Invoke(builder);
+
+        var options = new ServerOptions();
+        try
+        {
+            builder.Configuration.GetSection(ServerOptions.Section).Bind(options);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidServerOptionsException([e.InnerException?.Message ?? e.Message]);
+        }
+
+        options.ModelRepository ??= ServerOptions.FindDefaultRepository(AppContext.BaseDirectory);
+        var errors = options.Validate();
+        if (errors.Count > 0)
+        {
+            throw new InvalidServerOptionsException(errors);
+        }
+
+        builder.Services.AddSingleton(options);
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Logging.AddFilter("Orleans.KServe", LogLevel.Information);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            Listen(kestrel, options.Host, options.HttpPort, HttpProtocols.Http1);
+        });
+
+        var siloPort = options.SiloPort == 0 ? FreePort() : options.SiloPort;
+        var gatewayPort = options.GatewayPort == 0 ? FreePort() : options.GatewayPort;
+        builder.UseOrleans(silo =>
+        {
+            silo.UseLocalhostClustering(siloPort, gatewayPort);
+            silo.AddModelServing(executor => executor.Threads = options.ExecutorThreads);
+        });
+
+        builder.Services.AddSingleton(new LocalFolderSource(options.ModelRepository!));
+        builder.Services.AddSingleton<LocalRepositoryService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LocalRepositoryService>());
+        builder.Services.AddInferenceGateway(gateway =>
+        {
+            gateway.MaxRequestBodyBytes = options.MaxRequestBodyBytes;
+            gateway.MaxInFlightRequests = options.MaxInFlightRequests;
+            gateway.LocalFastPath = options.LocalFastPath;
+        });
+        builder.Services.AddHostedService<ShutdownReporter>();
+
+        var app = builder.Build();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapInferenceApi();
+        return app;
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, string host, int port, HttpProtocols protocols)
+    {
+        if (host == "localhost")
+        {
+            kestrel.ListenLocalhost(port, o => o.Protocols = protocols);
+        }
+        else
+        {
+            kestrel.Listen(IPAddress.Parse(host), port, o => o.Protocols = protocols);
+        }
+    }
+
+    /// <summary>A port free on the loopback interface right now.</summary>
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>Says in the log when a stop begins (SIGTERM) and when the requests in flight have drained.</summary>
+internal sealed partial class ShutdownReporter(IHostApplicationLifetime lifetime, InferenceHandlers handlers, ILogger<ShutdownReporter> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStopping.Register(() => LogStopping(handlers.InFlight));
+        lifetime.ApplicationStopped.Register(() => LogStopped(handlers.InFlight));
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(1, LogLevel.Information, "Stopping: draining {InFlight} inference requests in flight")]
+    private partial void LogStopping(int inFlight);
+
+    [LoggerMessage(2, LogLevel.Information, "Stopped: {InFlight} inference requests left in flight")]
+    private partial void LogStopped(int inFlight);
+}

@@ -1,0 +1,3 @@
+using Orleans.KServe.ModelTools;
+
+return ModelToolsCommand.Run(args, Console.Out, Console.Error);

@@ -125,9 +125,10 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         {
             outputs = runtime.Execute(call.Request.Inputs, call.Outputs);
         }
-        catch (ModelExecutionException e)
+        catch (Exception e) when (e is not InferenceException)
         {
-            throw new InferenceException(InferenceErrorKind.Internal, $"model '{Spec.Name}' failed: {e.Message}", e);
+            // No inner exception: this one crosses grain and process boundaries, the runtime's types do not.
+            throw new InferenceException(InferenceErrorKind.Internal, $"model '{Spec.Name}' failed: {e.Message}");
         }
 
         var elapsed = Stopwatch.GetTimestamp() - started;

@@ -81,6 +81,7 @@ public static class SiloHost
         builder.Services.AddHostedService<ShutdownReporter>();
 
         var app = builder.Build();
+        app.UseInferenceErrorBodies();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapInferenceApi();
         return app;

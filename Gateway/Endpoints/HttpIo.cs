@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Gateway.Codecs;
 using Orleans.Runtime;
@@ -20,6 +21,12 @@ internal static class HttpIo
         if (declared > limit)
         {
             throw TooLarge(declared.Value, limit);
+        }
+
+        // This method enforces the limit itself so that the answer is a JSON 413 naming it, not Kestrel's bare one.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } sizeLimit)
+        {
+            sizeLimit.MaxRequestBodySize = null;
         }
 
         var body = request.Body;

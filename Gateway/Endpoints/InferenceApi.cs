@@ -8,7 +8,11 @@ namespace Orleans.KServe.Gateway.Endpoints;
 /// <summary>Maps KServe's v1 and v2 (Open Inference Protocol) REST endpoints.</summary>
 public static class InferenceApi
 {
-    /// <summary>Maps every REST endpoint of the inference protocols, plus a JSON 404 for unknown paths.</summary>
+    /// <summary>Answers unknown paths (404) and wrong methods (405) with a JSON error body.</summary>
+    public static IApplicationBuilder UseInferenceErrorBodies(this IApplicationBuilder app) =>
+        app.UseStatusCodePages(context => InferenceHandlers.WriteStatusCodeErrorAsync(context.HttpContext));
+
+    /// <summary>Maps every REST endpoint of the inference protocols.</summary>
     public static IEndpointRouteBuilder MapInferenceApi(this IEndpointRouteBuilder endpoints)
     {
         var h = endpoints.ServiceProvider.GetRequiredService<InferenceHandlers>();
@@ -32,7 +36,6 @@ public static class InferenceApi
         v1.MapPost("/models/{model}:predict", h.PredictV1Async);
         v1.MapPost("/models/{model}:explain", h.ExplainV1Async);
 
-        endpoints.MapFallback(h.NotFoundAsync);
         return endpoints;
     }
 }

@@ -205,6 +205,7 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
     public Task InferV2Async(HttpContext context) => RunInferenceAsync(context, static async (handlers, context, buffers) =>
     {
         var route = handlers.Route(context);
+        handlers.Router.EnsureAvailable(route);
         var body = await HttpIo.ReadBodyAsync(context.Request, handlers.Options.MaxRequestBodyBytes, buffers);
         var request = V2JsonCodec.DecodeRequest(body.Span, buffers);
         var response = await handlers.Router.InferAsync(route, request);
@@ -215,6 +216,7 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
     public Task PredictV1Async(HttpContext context) => RunInferenceAsync(context, static async (handlers, context, buffers) =>
     {
         var route = handlers.Route(context);
+        handlers.Router.EnsureAvailable(route);
         var body = await HttpIo.ReadBodyAsync(context.Request, handlers.Options.MaxRequestBodyBytes, buffers);
         var metadata = await handlers.Router.GetMetadataAsync(route);
         var request = V1JsonCodec.DecodeRequest(body.Span, metadata, buffers);
@@ -230,9 +232,18 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
         throw new InferenceException(InferenceErrorKind.NotImplemented, $"model '{route.Name}' has no explainer");
     });
 
-    /// <summary>Unknown paths: 404 with a JSON error.</summary>
-    public Task NotFoundAsync(HttpContext context) =>
-        HttpIo.WriteErrorAsync(context.Response, 404, $"no endpoint {context.Request.Method} {context.Request.Path}");
+    /// <summary>Gives routing's bodiless 404 and 405 answers a JSON error naming the method and path.</summary>
+    public static Task WriteStatusCodeErrorAsync(HttpContext context)
+    {
+        var request = context.Request;
+        var message = context.Response.StatusCode switch
+        {
+            404 => $"no endpoint {request.Method} {request.Path}",
+            405 => $"method {request.Method} is not allowed on {request.Path}",
+            var status => $"{request.Method} {request.Path} failed with status {status}",
+        };
+        return HttpIo.WriteErrorAsync(context.Response, context.Response.StatusCode, message);
+    }
 
     internal ModelRouter Router => router;
 

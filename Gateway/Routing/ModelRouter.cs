@@ -95,6 +95,22 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         return route;
     }
 
+    /// <summary>
+    /// Fails fast with 503 when the model cannot answer (not servable, or a local replica that is loading or
+    /// failed), before the caller spends time reading and decoding a body.
+    /// </summary>
+    public void EnsureAvailable(ModelRoute route)
+    {
+        var grain = Servable(route);
+        if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local) && !local.IsLoaded)
+        {
+            // Throws the replica's own 503 (loading, failed with its reason, unloaded).
+            local.GetMetadata();
+        }
+
+        _ = grain;
+    }
+
     /// <summary>Runs an inference on the route's replica.</summary>
     public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request)
     {

@@ -1,0 +1,186 @@
+using System.Net.Sockets;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.KServe.Silo;
+
+namespace Orleans.KServe.FunctionalTests;
+
+/// <summary>A server that admits one inference request at a time.</summary>
+public sealed class SingleSlotServerFixture : ServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--max-in-flight", "1"];
+}
+
+/// <summary>
+/// Holds a request in flight by sending its headers and only part of its body over a raw socket: the server has
+/// admitted it and waits for the rest, as it would for a slow client.
+/// </summary>
+public sealed class HalfSentRequest : IAsyncDisposable
+{
+    private const string Body = """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[3,4]}]}""";
+    private readonly TcpClient _client = new();
+    private NetworkStream _stream = null!;
+
+    public static async Task<HalfSentRequest> StartAsync(Uri server)
+    {
+        var request = new HalfSentRequest();
+        await request._client.ConnectAsync(server.Host, server.Port);
+        request._stream = request._client.GetStream();
+        var head = $"POST /v2/models/double/infer HTTP/1.1\r\nHost: {server.Authority}\r\nContent-Type: application/json\r\nContent-Length: {Body.Length}\r\n\r\n";
+        await request._stream.WriteAsync(Encoding.ASCII.GetBytes(head + Body[..10]));
+        await request._stream.FlushAsync();
+        return request;
+    }
+
+    /// <summary>Sends the rest of the body and reads the status line and body of the answer.</summary>
+    public async Task<(int Status, string Body)> FinishAsync()
+    {
+        await _stream.WriteAsync(Encoding.ASCII.GetBytes(Body[10..]));
+        var buffer = new byte[4096];
+        var text = new StringBuilder();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!text.ToString().Contains("\"outputs\"") && !text.ToString().Contains("\"error\"") && DateTime.UtcNow < deadline)
+        {
+            var read = await _stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            if (read == 0)
+            {
+                break;
+            }
+
+            text.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+
+        var response = text.ToString();
+        var status = int.Parse(response.Split(' ')[1]);
+        return (status, response[(response.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..]);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+public sealed class InFlightLimitTests(SingleSlotServerFixture server) : IClassFixture<SingleSlotServerFixture>
+{
+    [Fact]
+    public async Task Requests_over_the_in_flight_limit_get_503_with_a_message_instead_of_queueing()
+    {
+        await using var slow = await HalfSentRequest.StartAsync(server.BaseAddress);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        (int Status, System.Text.Json.Nodes.JsonNode? Body) rejected;
+        do
+        {
+            // The half-sent request occupies the only slot once the server has admitted it.
+            rejected = await server.PostJsonAsync("/v2/models/double/infer",
+                """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""");
+        }
+        while (rejected.Status == 200 && DateTime.UtcNow < deadline);
+
+        Assert.Equal(503, rejected.Status);
+        Assert.Contains("limit of 1 inference requests in flight", Json.Error(rejected.Body));
+
+        var (status, body) = await slow.FinishAsync();
+        Assert.Equal(200, status);
+        Assert.Contains("[6,8]", body);
+
+        // Health and metadata are not inference requests and stay available.
+        Assert.Equal(200, (await server.GetJsonAsync("/v2/health/live")).Status);
+        Assert.Equal(200, (await server.PostJsonAsync("/v2/models/double/infer",
+            """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""")).Status);
+    }
+}
+
+public sealed class ShutdownTests
+{
+    [Fact]
+    public async Task Stopping_drains_the_requests_in_flight_before_exit()
+    {
+        var server = new ServerFixture();
+        await server.InitializeAsync();
+        try
+        {
+            await using var slow = await HalfSentRequest.StartAsync(server.BaseAddress);
+
+            // Make sure the request reached the handler before the stop begins.
+            await Task.Delay(200);
+            var lifetime = server.App.Services.GetRequiredService<IHostApplicationLifetime>();
+            var stopping = server.App.StopAsync();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (!lifetime.ApplicationStopping.IsCancellationRequested && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.True(lifetime.ApplicationStopping.IsCancellationRequested, "the stop never began");
+            Assert.False(stopping.IsCompleted, "the server stopped with a request in flight");
+
+            var (status, body) = await slow.FinishAsync();
+            Assert.Equal(200, status);
+            Assert.Contains("[6,8]", body);
+            await stopping.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+}
+
+public sealed class OptionsTests
+{
+    [Fact]
+    public void Bad_settings_are_all_reported_at_start_with_clear_messages()
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(
+            ["--http-port", "70000", "--host", "not-an-ip", "--model-repository", "/no/such/folder", "--max-in-flight", "0"]));
+        Assert.Contains(e.Errors, m => m.Contains("--http-port must be between 0 and 65535"));
+        Assert.Contains(e.Errors, m => m.Contains("--host 'not-an-ip' is not an IP address"));
+        Assert.Contains(e.Errors, m => m.Contains("'/no/such/folder' is not a folder"));
+        Assert.Contains(e.Errors, m => m.Contains("--max-in-flight must be at least 1"));
+    }
+
+    [Fact]
+    public void A_value_of_the_wrong_type_is_reported()
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(["--http-port", "eighty"]));
+        Assert.Contains("eighty", e.Message);
+    }
+
+    [Fact]
+    public void The_default_repository_is_the_samples_folder_of_the_repository()
+    {
+        Assert.Equal(Path.Combine(Repo.Root, "samples"), ServerOptions.FindDefaultRepository(AppContext.BaseDirectory));
+    }
+}
+
+/// <summary>A server whose gateway always goes through the model grain (Orleans messages), never the local fast path.</summary>
+public sealed class GrainPathServerFixture : ServerFixture
+{
+    protected override IEnumerable<string> ExtraArguments => ["--local-fast-path", "false"];
+}
+
+public sealed class GrainPathTests(GrainPathServerFixture server) : IClassFixture<GrainPathServerFixture>
+{
+    [Fact]
+    public async Task The_grain_call_path_answers_like_the_fast_path()
+    {
+        var (status, body) = await server.PostJsonAsync("/v2/models/double/infer",
+            """{"id":"via-grain","inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[1,2,3,4]}]}""");
+        Assert.Equal(200, status);
+        Assert.Equal("via-grain", body!["id"]!.GetValue<string>());
+        Assert.Equal([2f, 4f, 6f, 8f], Json.Floats(body["outputs"]![0]!["data"]));
+
+        var invalid = await server.PostJsonAsync("/v2/models/double/infer",
+            """{"inputs":[{"name":"input","shape":[1,3],"datatype":"FP32","data":[1,2,3]}]}""");
+        Assert.Equal(400, invalid.Status);
+        Assert.Contains("expects [-1,2]", Json.Error(invalid.Body));
+
+        var failed = await server.PostJsonAsync("/v2/models/zipmap/infer",
+            """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""");
+        Assert.Equal(503, failed.Status);
+        Assert.Contains("not a tensor", Json.Error(failed.Body));
+    }
+}

@@ -202,7 +202,15 @@ public static class JsonElementCodec
             case TensorDataType.FP16:
             case TensorDataType.BF16:
             case TensorDataType.FP64:
-                WriteFloat(type, destination, i, reader.TryGetDouble(out var d) ? d : throw OutOfRange(ref reader, tensorName, type));
+                if (!reader.TryGetDouble(out var d) || !double.IsFinite(d)
+                    || (type == TensorDataType.FP32 && float.IsInfinity((float)d))
+                    || (type == TensorDataType.FP16 && Half.IsInfinity((Half)d)))
+                {
+                    // A number too large for the datatype; infinities travel as the strings "Infinity" and "-Infinity".
+                    throw OutOfRange(ref reader, tensorName, type);
+                }
+
+                WriteFloat(type, destination, i, d);
                 break;
             default:
                 throw InferenceException.Invalid($"'{tensorName}' has datatype {type.ToProtocolName()}, which JSON data cannot carry");

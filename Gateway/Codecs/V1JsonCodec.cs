@@ -28,6 +28,11 @@ public static class V1JsonCodec
         {
             throw InferenceException.Invalid($"malformed JSON: {e.Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            // The reader's string accessors throw this for invalid UTF-8 and lone surrogate escapes.
+            throw InferenceException.Invalid($"malformed JSON string: {e.Message}");
+        }
     }
 
     private static InferenceRequest Decode(ReadOnlySpan<byte> json, ModelMetadata metadata, PooledBuffers buffers)
@@ -103,6 +108,17 @@ public static class V1JsonCodec
 
         var input = metadata.Inputs[0];
         var rowShape = InferShape(first);
+        var row = reader;
+        row.Read();
+        for (var r = 0; r < rows; r++, row.Skip(), row.Read())
+        {
+            if (!HasShape(row, rowShape))
+            {
+                throw InferenceException.Invalid(
+                    $"instances[{r}] for input '{input.Name}' does not have the shape {ShapeMath.Format(rowShape)} of instances[0]: every instance must have the same shape");
+            }
+        }
+
         var shape = new long[rowShape.Length + 1];
         shape[0] = rows;
         rowShape.CopyTo(shape, 1);
@@ -156,22 +172,24 @@ public static class V1JsonCodec
             result.Add(new Tensor(input.Name, input.DataType, ImmutableArray.Create(stacked), buffer.AsMemory(0, offset)));
         }
 
-        // Names the rows carry that the model lacks are mistakes worth reporting.
+        // Names the rows carry that the model lacks are mistakes worth reporting, in every row.
         var check = reader;
         check.Read();
-        if (check.TokenType == JsonTokenType.StartObject)
+        for (var row = 0; row < rows; row++)
         {
             while (check.Read() && check.TokenType == JsonTokenType.PropertyName)
             {
                 var name = check.GetString()!;
                 if (metadata.FindInput(name) is null)
                 {
-                    throw InferenceException.Invalid($"unknown input '{name}' for model '{metadata.Name}'");
+                    throw InferenceException.Invalid($"unknown input '{name}' in instances[{row}] for model '{metadata.Name}'");
                 }
 
                 check.Read();
                 check.Skip();
             }
+
+            check.Read();
         }
 
         return result.MoveToImmutable();
@@ -205,7 +223,7 @@ public static class V1JsonCodec
 
     private static Tensor ReadTensor(ref Utf8JsonReader reader, TensorMetadata input, long[] shape, int bodyLength, PooledBuffers buffers)
     {
-        if (!ShapeMath.TryElementCount(shape, out var count) || count > bodyLength)
+        if (!ShapeMath.TryElementCount(shape, out var count) || count > (bodyLength / 2) + 1)
         {
             throw InferenceException.Invalid($"input '{input.Name}' has an invalid shape {ShapeMath.Format(shape)}");
         }
@@ -231,6 +249,34 @@ public static class V1JsonCodec
 
         value = default;
         return false;
+    }
+
+    /// <summary>True when the value at <paramref name="reader"/> is nested arrays of exactly <paramref name="shape"/>.</summary>
+    private static bool HasShape(Utf8JsonReader reader, ReadOnlySpan<long> shape)
+    {
+        if (shape.IsEmpty)
+        {
+            return reader.TokenType is not (JsonTokenType.StartArray or JsonTokenType.StartObject);
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            return false;
+        }
+
+        long count = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            if (!HasShape(reader, shape[1..]))
+            {
+                return false;
+            }
+
+            reader.Skip();
+            count++;
+        }
+
+        return count == shape[0];
     }
 
     /// <summary>The shape of nested arrays, from the first element at each level.</summary>

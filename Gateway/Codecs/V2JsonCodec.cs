@@ -28,6 +28,11 @@ public static class V2JsonCodec
         {
             throw InferenceException.Invalid($"malformed JSON: {e.Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            // The reader's string accessors throw this for invalid UTF-8 and lone surrogate escapes.
+            throw InferenceException.Invalid($"malformed JSON string: {e.Message}");
+        }
     }
 
     private static InferenceRequest Decode(ReadOnlySpan<byte> json, PooledBuffers buffers)
@@ -178,7 +183,7 @@ public static class V2JsonCodec
             throw InferenceException.Invalid($"{label} has no 'data'");
         }
 
-        if (!ShapeMath.TryElementCount(shape, out var count) || count > bodyLength)
+        if (!ShapeMath.TryElementCount(shape, out var count) || count > (bodyLength / 2) + 1)
         {
             // Every JSON element takes at least one byte: a shape that needs more than the body holds is wrong.
             throw InferenceException.Invalid($"{label} has shape {ShapeMath.Format(shape)}, more elements than the request carries");

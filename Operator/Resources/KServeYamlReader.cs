@@ -32,6 +32,11 @@ public static class KServeYamlReader
         {
             throw new ResourceFormatException($"not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {Innermost(e).Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet reports some unterminated flow collections this way rather than as a YamlException.
+            throw new ResourceFormatException($"not valid YAML: {e.Message}");
+        }
 
         var result = new List<ResourceDocument>();
         for (var i = 0; i < stream.Documents.Count; i++)
@@ -48,16 +53,17 @@ public static class KServeYamlReader
                 continue;
             }
 
-            var apiVersion = Scalar(mapping, "apiVersion");
-            var kind = Scalar(mapping, "kind");
-            if (kind != InferenceService.KindName)
-            {
-                result.Add(new ResourceDocument(i, apiVersion, kind, null, null));
-                continue;
-            }
-
+            string? apiVersion = null, kind = null;
             try
             {
+                apiVersion = Scalar(mapping, "apiVersion");
+                kind = Scalar(mapping, "kind");
+                if (kind != InferenceService.KindName)
+                {
+                    result.Add(new ResourceDocument(i, apiVersion, kind, null, null));
+                    continue;
+                }
+
                 if (apiVersion is not null && !apiVersion.StartsWith("serving.kserve.io/", StringComparison.Ordinal))
                 {
                     throw new ResourceFormatException($"apiVersion '{apiVersion}' is not serving.kserve.io");
@@ -144,7 +150,8 @@ public static class KServeYamlReader
 
                 var body = value as YamlMappingNode ?? throw new ResourceFormatException($"spec.predictor.{framework} must be a mapping");
                 predictor.Shorthand = framework;
-                predictor.ModelFormat = new ModelFormat(framework, Scalar(body, "runtimeVersion"));
+                // runtimeVersion in the old schema is the runtime image's tag, not a model format version.
+                predictor.ModelFormat = new ModelFormat(framework, null);
                 predictor.Runtime = Scalar(body, "runtime");
                 predictor.StorageUri = Scalar(body, "storageUri");
                 predictor.ProtocolVersion = Scalar(body, "protocolVersion");
@@ -176,6 +183,11 @@ public static class KServeYamlReader
         if (component.MinReplicas < 0 || component.MaxReplicas < 0)
         {
             throw new ResourceFormatException($"{path}: replica counts cannot be negative");
+        }
+
+        if (component.MinReplicas > component.MaxReplicas && component.MaxReplicas > 0)
+        {
+            throw new ResourceFormatException($"{path}: minReplicas ({component.MinReplicas}) cannot be greater than maxReplicas ({component.MaxReplicas})");
         }
 
         if (component.CanaryTrafficPercent is < 0 or > 100)

@@ -24,6 +24,8 @@ BUILD=${BENCH_BUILD:-1}
 OUTPUT=${BENCH_OUTPUT:-docs/performance.md}
 START_TIMEOUT=${BENCH_START_TIMEOUT:-120}
 WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-5s}
+SECTION=${BENCH_SECTION:-rest}
+TITLE=${BENCH_TITLE:-REST v2 infer: server vs bare Kestrel floor}
 RESULTS_DIR=${BENCH_RESULTS_DIR:-bench/results/rest-$(date -u +%Y%m%dT%H%M%SZ)}
 
 FLOOR_PROJECT=bench/Floor/Orleans.KServe.Bench.Floor.csproj
@@ -293,6 +295,7 @@ if [[ -n $SERVER_ARGS ]]; then command_line+=" BENCH_SERVER_ARGS=$(quote "$SERVE
 if [[ -n $SERVER_URL ]]; then command_line+=" BENCH_SERVER_URL=$(quote "$SERVER_URL")"; fi
 if [[ $STRICT == 0 ]]; then command_line+=" BENCH_STRICT=0"; fi
 if [[ $WRK_TIMEOUT != 5s ]]; then command_line+=" BENCH_WRK_TIMEOUT=$WRK_TIMEOUT"; fi
+if [[ $SECTION != rest ]]; then command_line+=" BENCH_SECTION=$(quote "$SECTION") BENCH_TITLE=$(quote "$TITLE")"; fi
 command_line+=" bench/rest.sh"
 
 cpu_model=$(grep -m1 -E '^model name' /proc/cpuinfo | sed -E 's/^[^:]*:[[:space:]]*//' || true)
@@ -328,5 +331,7 @@ python3 bench/write_rest_section.py \
     --wrk-command "wrk -t<min(c,2)> -c<c> -d$DURATION --timeout $WRK_TIMEOUT --latency -s $LUA <target>$INFER_PATH" \
     --method "$method" \
     --floor-command "${COMMAND_OF[floor]:-}" \
-    --server-command "${COMMAND_OF[server]:-}"
-log "wrote the bench:rest section of $OUTPUT"
+    --server-command "${COMMAND_OF[server]:-}" \
+    --section "$SECTION" \
+    --title "$TITLE"
+log "wrote the bench:$SECTION section of $OUTPUT"

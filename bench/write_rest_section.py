@@ -20,6 +20,8 @@ from pathlib import Path
 
 BEGIN = "<!-- bench:rest:begin -->"
 END = "<!-- bench:rest:end -->"
+SECTION = "rest"
+TITLE = "REST v2 infer: server vs bare Kestrel floor"
 TARGET_CONCURRENCY = 32
 TARGET_RATIO = 0.75
 DASH = "–"
@@ -108,10 +110,10 @@ def render(args: argparse.Namespace, runs: list[dict]) -> str:
 
     lines = [
         BEGIN,
-        "## REST v2 infer: server vs bare Kestrel floor",
+        f"## {TITLE}",
         "",
         "_Written by `bench/rest.sh` (see `bench/README.md`); the text between the "
-        "`bench:rest` markers is replaced on every run._",
+        f"`bench:{SECTION}` markers is replaced on every run._",
         "",
         f"- **Date:** {args.date}",
         f"- **Machine:** {args.machine}",
@@ -183,7 +185,7 @@ def splice(existing: str | None, section: str) -> str:
     if begin == -1 or end == -1 or end < begin:
         sys.exit(f"the output file has a broken pair of markers ({BEGIN} ... {END}); fix it by hand")
     if existing.find(BEGIN, begin + 1) != -1 or existing.find(END, end + 1) != -1:
-        sys.exit("the output file has more than one bench:rest section; fix it by hand")
+        sys.exit(f"the output file has more than one bench:{SECTION} section; fix it by hand")
     after = existing[end + len(END):]
     if after.startswith("\n"):
         after = after[1:]
@@ -216,7 +218,12 @@ def main() -> None:
     parser.add_argument("--method", required=True, help="one line on warm-up and alternation")
     parser.add_argument("--floor-command", default="")
     parser.add_argument("--server-command", default="")
+    parser.add_argument("--section", default="rest", help="marker name: bench:<section>:begin/end")
+    parser.add_argument("--title", default=TITLE)
     args = parser.parse_args()
+    global BEGIN, END, SECTION, TITLE
+    SECTION, TITLE = args.section, args.title
+    BEGIN, END = f"<!-- bench:{SECTION}:begin -->", f"<!-- bench:{SECTION}:end -->"
 
     section = render(args, load_runs(args.runs))
     existing = args.output.read_text(encoding="utf-8") if args.output.exists() else None

@@ -94,6 +94,22 @@ public sealed partial class ModelGrain(
     public ValueTask<ModelMetadata> GetMetadataAsync() => new(Replica.GetMetadata());
 
     /// <inheritdoc />
+    public ValueTask<ModelStatistics> GetStatisticsAsync() => new(Replica.GetStatistics());
+
+    /// <inheritdoc />
+    public ValueTask<ModelConfiguration> GetConfigurationAsync() => new(Replica.GetConfiguration());
+
+    /// <inheritdoc />
+    public async Task UnloadAsync()
+    {
+        if (_replica is { } replica)
+        {
+            directory.Unregister(this.GetPrimaryKeyString(), replica);
+            await replica.UnloadAsync(TimeSpan.FromSeconds(30));
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<ModelStatus> GetStatusAsync() =>
         new(_replica?.Status ?? new ModelStatus(ModelState.FailedToLoad, _notDeclared));
 

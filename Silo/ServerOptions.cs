@@ -17,7 +17,7 @@ public sealed class ServerOptions
     /// <summary>REST (HTTP/1.1) port. Default 8080; 0 = any free port.</summary>
     public int HttpPort { get; set; } = 8080;
 
-    /// <summary>Port reserved for v2 gRPC (h2c needs its own port). Default 8081.</summary>
+    /// <summary>v2 gRPC port (HTTP/2 without TLS, so it needs its own port). Default 8081; 0 = any free port.</summary>
     public int GrpcPort { get; set; } = 8081;
 
     /// <summary>Orleans silo-to-silo port. Default 11111; 0 = any free port.</summary>
@@ -31,6 +31,9 @@ public sealed class ServerOptions
 
     /// <summary>Largest request body, bytes. Default 64 MiB.</summary>
     public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>Largest gRPC message received or sent, bytes. Default 256 MiB (KServe's is 8 MiB).</summary>
+    public long GrpcMaxMessageBytes { get; set; } = 256L * 1024 * 1024;
 
     /// <summary>Inference requests in flight before new ones get 503. Default 1024.</summary>
     public int MaxInFlightRequests { get; set; } = 1024;
@@ -76,6 +79,11 @@ public sealed class ServerOptions
             errors.Add($"--max-request-body-bytes must be between 1024 and {int.MaxValue}, not {MaxRequestBodyBytes}");
         }
 
+        if (GrpcMaxMessageBytes is < 1024 or > int.MaxValue)
+        {
+            errors.Add($"--grpc-max-message-bytes must be between 1024 and {int.MaxValue}, not {GrpcMaxMessageBytes}");
+        }
+
         if (MaxInFlightRequests < 1)
         {
             errors.Add($"--max-in-flight must be at least 1, not {MaxInFlightRequests}");
@@ -113,6 +121,7 @@ public sealed class ServerOptions
         ["--model-repository"] = $"{Section}:ModelRepository",
         ["--max-request-body-bytes"] = $"{Section}:MaxRequestBodyBytes",
         ["--max-in-flight"] = $"{Section}:MaxInFlightRequests",
+        ["--grpc-max-message-bytes"] = $"{Section}:GrpcMaxMessageBytes",
         ["--executor-threads"] = $"{Section}:ExecutorThreads",
         ["--shutdown-timeout"] = $"{Section}:ShutdownTimeoutSeconds",
         ["--local-fast-path"] = $"{Section}:LocalFastPath",

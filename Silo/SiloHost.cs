@@ -2,7 +2,9 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Orleans.KServe.Gateway;
+using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Gateway.Endpoints;
+using Orleans.KServe.Gateway.Grpc;
 using Orleans.KServe.Grains;
 using Orleans.KServe.Operator.Sources;
 
@@ -54,11 +56,14 @@ public static class SiloHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
 
+        var endpoints = new ServerEndpoints();
+        builder.Services.AddSingleton(endpoints);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
-            Listen(kestrel, options.Host, options.HttpPort, HttpProtocols.Http1);
+            endpoints.Http = Listen(kestrel, options.Host, options.HttpPort, HttpProtocols.Http1);
+            endpoints.Grpc = Listen(kestrel, options.Host, options.GrpcPort, HttpProtocols.Http2);
         });
 
         var siloPort = options.SiloPort == 0 ? FreePort() : options.SiloPort;
@@ -71,6 +76,7 @@ public static class SiloHost
 
         builder.Services.AddSingleton(new LocalFolderSource(options.ModelRepository!));
         builder.Services.AddSingleton<LocalRepositoryService>();
+        builder.Services.AddSingleton<IModelRepositoryControl>(sp => sp.GetRequiredService<LocalRepositoryService>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LocalRepositoryService>());
         builder.Services.AddInferenceGateway(gateway =>
         {
@@ -78,25 +84,31 @@ public static class SiloHost
             gateway.MaxInFlightRequests = options.MaxInFlightRequests;
             gateway.LocalFastPath = options.LocalFastPath;
         });
+        builder.Services.AddInferenceGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = (int)options.GrpcMaxMessageBytes;
+            grpc.MaxSendMessageSize = (int)options.GrpcMaxMessageBytes;
+        });
         builder.Services.AddHostedService<ShutdownReporter>();
 
         var app = builder.Build();
         app.UseInferenceErrorBodies();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapInferenceApi();
+        app.MapInferenceGrpc();
         return app;
     }
 
-    private static void Listen(KestrelServerOptions kestrel, string host, int port, HttpProtocols protocols)
+    private static ListenOptions Listen(KestrelServerOptions kestrel, string host, int port, HttpProtocols protocols)
     {
-        if (host == "localhost")
+        ListenOptions? listen = null;
+        var address = host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(host);
+        kestrel.Listen(address, port, o =>
         {
-            kestrel.ListenLocalhost(port, o => o.Protocols = protocols);
-        }
-        else
-        {
-            kestrel.Listen(IPAddress.Parse(host), port, o => o.Protocols = protocols);
-        }
+            o.Protocols = protocols;
+            listen = o;
+        });
+        return listen!;
     }
 
     /// <summary>A port free on the loopback interface right now.</summary>
@@ -108,17 +120,41 @@ public static class SiloHost
     }
 }
 
+/// <summary>The addresses the server listens on, known once it has started (ports 0 resolved).</summary>
+public sealed class ServerEndpoints
+{
+    internal ListenOptions? Http { get; set; }
+
+    internal ListenOptions? Grpc { get; set; }
+
+    /// <summary>The REST (HTTP/1.1) address.</summary>
+    public Uri HttpAddress => Address(Http);
+
+    /// <summary>The gRPC (h2c) address.</summary>
+    public Uri GrpcAddress => Address(Grpc);
+
+    private static Uri Address(ListenOptions? listen) =>
+        listen?.IPEndPoint is { } endpoint
+            ? new Uri($"http://{(endpoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : endpoint.Address)}:{endpoint.Port}")
+            : throw new InvalidOperationException("the server has not started");
+}
+
 /// <summary>Says in the log when a stop begins (SIGTERM) and when the requests in flight have drained.</summary>
-internal sealed partial class ShutdownReporter(IHostApplicationLifetime lifetime, InferenceHandlers handlers, ILogger<ShutdownReporter> logger) : IHostedService
+internal sealed partial class ShutdownReporter(
+    IHostApplicationLifetime lifetime, InferenceHandlers handlers, ServerEndpoints endpoints, ILogger<ShutdownReporter> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        lifetime.ApplicationStarted.Register(() => LogServing(endpoints.HttpAddress, endpoints.GrpcAddress));
         lifetime.ApplicationStopping.Register(() => LogStopping(handlers.InFlight));
         lifetime.ApplicationStopped.Register(() => LogStopped(handlers.InFlight));
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(3, LogLevel.Information, "Serving REST (v1, v2) on {Rest} and gRPC (v2, h2c) on {Grpc}")]
+    private partial void LogServing(Uri rest, Uri grpc);
 
     [LoggerMessage(1, LogLevel.Information, "Stopping: draining {InFlight} inference requests in flight")]
     private partial void LogStopping(int inFlight);

@@ -227,7 +227,7 @@ if [[ -n ${SEEN[server]:-} ]]; then
         [[ $code == 200 ]] || die "BENCH_SERVER_URL: GET ${URL[server]}$READY_PATH answered '$code', not 200"
     else
         [[ -f $SERVER_DLL ]] || die "$SERVER_DLL is missing (build it, or drop BENCH_BUILD=0)"
-        server_cmd=(dotnet "$SERVER_DLL" --http-port 0 --silo-port 0 --gateway-port 0 "${SERVER_EXTRA[@]}")
+        server_cmd=(dotnet "$SERVER_DLL" --http-port 0 --grpc-port 0 --silo-port 0 --gateway-port 0 "${SERVER_EXTRA[@]}")
         COMMAND_OF[server]="${server_cmd[*]}"
         start_target server "${server_cmd[@]}"
     fi

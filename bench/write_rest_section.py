@@ -207,6 +207,7 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def main() -> None:
+    global BEGIN, END, SECTION, TITLE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, required=True, help="JSON lines, one per wrk run")
     parser.add_argument("--output", type=Path, required=True, help="markdown file to update")
@@ -221,7 +222,6 @@ def main() -> None:
     parser.add_argument("--section", default="rest", help="marker name: bench:<section>:begin/end")
     parser.add_argument("--title", default=TITLE)
     args = parser.parse_args()
-    global BEGIN, END, SECTION, TITLE
     SECTION, TITLE = args.section, args.title
     BEGIN, END = f"<!-- bench:{SECTION}:begin -->", f"<!-- bench:{SECTION}:end -->"
 

@@ -18,6 +18,18 @@ public interface IModelGrain : IGrainWithStringKey
     [Alias("metadata")]
     ValueTask<ModelMetadata> GetMetadataAsync();
 
+    /// <summary>The replica's configuration (Triton's model config); 503 until loaded.</summary>
+    [Alias("config")]
+    ValueTask<ModelConfiguration> GetConfigurationAsync();
+
+    /// <summary>The replica's statistics (Triton's statistics extension).</summary>
+    [Alias("statistics")]
+    ValueTask<ModelStatistics> GetStatisticsAsync();
+
+    /// <summary>Stops serving and frees the runtime; the replica reports Unloaded until a new revision replaces it.</summary>
+    [Alias("unload")]
+    Task UnloadAsync();
+
     /// <summary>The replica's state; activates the grain (and so starts loading) when it is not active.</summary>
     [Alias("status")]
     ValueTask<ModelStatus> GetStatusAsync();

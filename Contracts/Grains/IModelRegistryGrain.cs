@@ -21,6 +21,21 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     [Alias("apply")]
     ValueTask<RoutingTable> ApplyAsync(string source, ImmutableArray<ServiceEntry> services);
 
+    /// <summary>
+    /// Stages <paramref name="service"/> under a new revision without publishing it: its replicas can activate and
+    /// load while gateways keep routing to the current revision. Returns the staged entry.
+    /// </summary>
+    [Alias("stage")]
+    ValueTask<ServiceEntry> StageAsync(string source, ServiceEntry service);
+
+    /// <summary>Publishes a staged revision (replacing the service's current one); returns the new table.</summary>
+    [Alias("publish")]
+    ValueTask<RoutingTable> PublishAsync(string @namespace, string name, int revision);
+
+    /// <summary>Marks a service unloaded (listed, not served); returns the entry as it was, or null when unknown.</summary>
+    [Alias("markUnloaded")]
+    ValueTask<ServiceEntry?> MarkUnloadedAsync(string @namespace, string name);
+
     /// <summary>The current table.</summary>
     [Alias("table")]
     ValueTask<RoutingTable> GetTableAsync();

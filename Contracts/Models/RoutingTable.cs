@@ -24,6 +24,9 @@ public sealed record ServiceEntry(
     /// <summary>Where the declaration came from (a file path, a Kubernetes object).</summary>
     [Id(7)] public string? Source { get; init; }
 
+    /// <summary>True when the repository extension unloaded the model: listed, not served, until loaded again.</summary>
+    [Id(8)] public bool Unloaded { get; init; }
+
     /// <summary>The grain key of one replica.</summary>
     public ModelKey ReplicaKey(int replica) => new(Namespace, Name, Revision, replica);
 }

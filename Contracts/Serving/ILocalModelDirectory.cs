@@ -21,6 +21,12 @@ public interface ILocalModelEndpoint
 
     /// <summary>The metadata; throws 503 until loaded.</summary>
     ModelMetadata GetMetadata();
+
+    /// <summary>The replica's statistics.</summary>
+    ModelStatistics GetStatistics();
+
+    /// <summary>The replica's configuration; throws 503 until loaded.</summary>
+    ModelConfiguration GetConfiguration();
 }
 
 /// <summary>The replicas active on this silo, by grain key.</summary>

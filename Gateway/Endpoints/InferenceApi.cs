@@ -28,7 +28,14 @@ public static class InferenceApi
         v2.MapGet("/models/{model}/versions/{version}/ready", h.ModelReadyAsync);
         v2.MapPost("/models/{model}/infer", h.InferV2Async);
         v2.MapPost("/models/{model}/versions/{version}/infer", h.InferV2Async);
+        v2.MapGet("/models/stats", h.ModelStatsAsync);
+        v2.MapGet("/models/{model}/stats", h.ModelStatsAsync);
+        v2.MapGet("/models/{model}/versions/{version}/stats", h.ModelStatsAsync);
+        v2.MapGet("/models/{model}/config", h.ModelConfigAsync);
+        v2.MapGet("/models/{model}/versions/{version}/config", h.ModelConfigAsync);
         v2.MapMethods("/repository/index", [HttpMethods.Get, HttpMethods.Post], h.RepositoryIndexAsync);
+        v2.MapPost("/repository/models/{model}/load", h.RepositoryLoadAsync);
+        v2.MapPost("/repository/models/{model}/unload", h.RepositoryUnloadAsync);
 
         var v1 = endpoints.MapGroup("/v1");
         v1.MapGet("/models", h.ListModelsAsync);

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Contracts.Tensors;
 using Orleans.KServe.Gateway.Codecs;
 using Orleans.KServe.Gateway.Routing;
@@ -11,25 +12,39 @@ using Orleans.KServe.Gateway.Routing;
 namespace Orleans.KServe.Gateway.Endpoints;
 
 /// <summary>The v1 and v2 REST handlers. One instance per gateway; every handler is safe to run concurrently.</summary>
-public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions options, ILogger<InferenceHandlers> logger)
+public sealed partial class InferenceHandlers(
+    ModelRouter router,
+    GatewayOptions options,
+    RequestAdmission admission,
+    ILogger<InferenceHandlers> logger,
+    IModelRepositoryControl? repository = null)
 {
-    private static readonly string ServerVersion =
+    /// <summary>The server name reported by server metadata.</summary>
+    public const string ServerName = "orleans-kserve";
+
+    /// <summary>The server version reported by server metadata.</summary>
+    public static readonly string ServerVersion =
         typeof(InferenceHandlers).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
 
-    private int _inFlight;
+    /// <summary>The protocol extensions served.</summary>
+    public static readonly IReadOnlyList<string> Extensions = ["model_repository", "model_configuration", "statistics", "binary_tensor_data"];
 
     /// <summary>Inference requests in progress.</summary>
-    public int InFlight => Volatile.Read(ref _inFlight);
+    public int InFlight => admission.InFlight;
 
     /// <summary><c>GET /v2</c>.</summary>
     public Task ServerMetadataAsync(HttpContext context) =>
         HttpIo.WriteJsonAsync(context.Response, 200, 0, static (w, _) =>
         {
             w.WriteStartObject();
-            w.WriteString("name", "orleans-kserve");
+            w.WriteString("name", ServerName);
             w.WriteString("version", ServerVersion);
             w.WriteStartArray("extensions");
-            w.WriteStringValue("model_repository");
+            foreach (var extension in Extensions)
+            {
+                w.WriteStringValue(extension);
+            }
+
             w.WriteEndArray();
             w.WriteEndObject();
         });
@@ -161,44 +176,198 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
         _ => "loading",
     };
 
-    /// <summary><c>POST|GET /v2/repository/index</c>: every declared model with its state and reason (Triton's shape).</summary>
-    public async Task RepositoryIndexAsync(HttpContext context)
+    /// <summary>Every declared model with its status.</summary>
+    public async Task<IReadOnlyList<(ModelRoute Route, ModelStatus Status)>> IndexAsync()
     {
-        var routes = router.Routes;
-        var statuses = new ModelStatus[routes.Count];
-        for (var i = 0; i < routes.Count; i++)
+        var result = new List<(ModelRoute, ModelStatus)>();
+        foreach (var route in router.Routes)
         {
+            ModelStatus status;
             try
             {
-                statuses[i] = await router.GetStatusAsync(routes[i]);
+                status = await router.GetStatusAsync(route);
             }
             catch (Exception e)
             {
-                statuses[i] = new ModelStatus(ModelState.FailedToLoad, HttpIo.Classify(e).Message);
+                status = new ModelStatus(ModelState.FailedToLoad, HttpIo.Classify(e).Message);
             }
+
+            result.Add((route, status));
         }
 
-        await HttpIo.WriteJsonAsync(context.Response, 200, (routes, statuses), static (w, s) =>
+        return result;
+    }
+
+    /// <summary>Triton's repository index state for a model state.</summary>
+    public static string TritonState(ModelState state) => state switch
+    {
+        ModelState.Loaded => "READY",
+        ModelState.Loading or ModelState.Pending => "LOADING",
+        _ => "UNAVAILABLE",
+    };
+
+    /// <summary><c>POST|GET /v2/repository/index</c>: every declared model with its state and reason (Triton's shape).</summary>
+    public async Task RepositoryIndexAsync(HttpContext context)
+    {
+        var index = await IndexAsync();
+        await HttpIo.WriteJsonAsync(context.Response, 200, index, static (w, entries) =>
         {
             w.WriteStartArray();
-            for (var i = 0; i < s.routes.Count; i++)
+            foreach (var (route, status) in entries)
             {
-                var status = s.statuses[i];
                 w.WriteStartObject();
-                w.WriteString("name", s.routes[i].Name);
-                w.WriteString("version", s.routes[i].Version);
-                w.WriteString("state", status.State switch
-                {
-                    ModelState.Loaded => "READY",
-                    ModelState.Loading or ModelState.Pending => "LOADING",
-                    _ => "UNAVAILABLE",
-                });
+                w.WriteString("name", route.Name);
+                w.WriteString("version", route.Version);
+                w.WriteString("state", TritonState(status.State));
                 w.WriteString("reason", status.Reason ?? "");
                 w.WriteEndObject();
             }
 
             w.WriteEndArray();
         });
+    }
+
+    /// <summary><c>POST /v2/repository/models/{model}/load</c>: reads the repository again for the model and serves it.</summary>
+    public Task RepositoryLoadAsync(HttpContext context) => GuardAsync(context, async () =>
+    {
+        var model = context.Request.RouteValues["model"] as string ?? "";
+        await Repository.LoadAsync(model, context.RequestAborted);
+        await HttpIo.WriteJsonAsync(context.Response, 200, model, static (w, m) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("name", m);
+            w.WriteBoolean("load", true);
+            w.WriteEndObject();
+        });
+    });
+
+    /// <summary><c>POST /v2/repository/models/{model}/unload</c>.</summary>
+    public Task RepositoryUnloadAsync(HttpContext context) => GuardAsync(context, async () =>
+    {
+        var model = context.Request.RouteValues["model"] as string ?? "";
+        await Repository.UnloadAsync(model, context.RequestAborted);
+        await HttpIo.WriteJsonAsync(context.Response, 200, model, static (w, m) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("name", m);
+            w.WriteBoolean("unload", true);
+            w.WriteEndObject();
+        });
+    });
+
+    private IModelRepositoryControl Repository =>
+        repository ?? throw new InferenceException(InferenceErrorKind.NotImplemented, "this gateway has no model repository to load from");
+
+    /// <summary><c>GET /v2/models/{model}[/versions/{version}]/config</c>: Triton's model configuration shape.</summary>
+    public Task ModelConfigAsync(HttpContext context) => GuardAsync(context, async () =>
+    {
+        var config = await router.GetConfigurationAsync(Route(context));
+        await HttpIo.WriteJsonAsync(context.Response, 200, config, static (w, c) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("name", c.Name);
+            w.WriteString("platform", c.Platform);
+            w.WriteString("backend", c.Backend);
+            w.WriteStartObject("version_policy");
+            w.WriteStartObject("latest");
+            w.WriteNumber("num_versions", 1);
+            w.WriteEndObject();
+            w.WriteEndObject();
+            w.WriteNumber("max_batch_size", c.MaxBatchSize);
+            WriteConfigTensors(w, "input", c.Inputs);
+            WriteConfigTensors(w, "output", c.Outputs);
+            w.WriteStartArray("instance_group");
+            w.WriteStartObject();
+            w.WriteString("name", c.Name);
+            w.WriteString("kind", "KIND_CPU");
+            w.WriteNumber("count", c.InstanceCount);
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    });
+
+    private static void WriteConfigTensors(Utf8JsonWriter w, string property, IEnumerable<TensorMetadata> tensors)
+    {
+        w.WriteStartArray(property);
+        foreach (var t in tensors)
+        {
+            w.WriteStartObject();
+            w.WriteString("name", t.Name);
+            w.WriteString("data_type", "TYPE_" + (t.DataType == TensorDataType.Bytes ? "STRING" : t.DataType.ToProtocolName()));
+            w.WriteStartArray("dims");
+            foreach (var d in t.Shape)
+            {
+                w.WriteNumberValue(d);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
+
+    /// <summary><c>GET /v2/models/stats</c> and <c>GET /v2/models/{model}[/versions/{version}]/stats</c>: Triton's statistics shape.</summary>
+    public Task ModelStatsAsync(HttpContext context) => GuardAsync(context, async () =>
+    {
+        var routes = context.Request.RouteValues.ContainsKey("model")
+            ? [Route(context)]
+            : router.Routes.Where(r => r.Grain is not null && !r.Entry.Unloaded).ToList();
+        var stats = new List<ModelStatistics>();
+        foreach (var route in routes)
+        {
+            stats.Add(await router.GetStatisticsAsync(route));
+        }
+
+        await HttpIo.WriteJsonAsync(context.Response, 200, stats, static (w, all) =>
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("model_stats");
+            foreach (var s in all)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", s.Name);
+                w.WriteString("version", s.Version);
+                w.WriteNumber("last_inference", s.LastInferenceMilliseconds);
+                w.WriteNumber("inference_count", s.InferenceCount);
+                w.WriteNumber("execution_count", s.ExecutionCount);
+                w.WriteStartObject("inference_stats");
+                WriteDuration(w, "success", s.Success);
+                WriteDuration(w, "fail", s.Fail);
+                WriteDuration(w, "queue", s.Queue);
+                WriteDuration(w, "compute_input", s.ComputeInput);
+                WriteDuration(w, "compute_infer", s.ComputeInfer);
+                WriteDuration(w, "compute_output", s.ComputeOutput);
+                WriteDuration(w, "cache_hit", default);
+                WriteDuration(w, "cache_miss", default);
+                w.WriteEndObject();
+                w.WriteStartArray("batch_stats");
+                foreach (var b in s.Batches)
+                {
+                    w.WriteStartObject();
+                    w.WriteNumber("batch_size", b.BatchSize);
+                    WriteDuration(w, "compute_input", b.ComputeInput);
+                    WriteDuration(w, "compute_infer", b.ComputeInfer);
+                    WriteDuration(w, "compute_output", b.ComputeOutput);
+                    w.WriteEndObject();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+    });
+
+    private static void WriteDuration(Utf8JsonWriter w, string name, StatisticDuration d)
+    {
+        w.WriteStartObject(name);
+        w.WriteNumber("count", d.Count);
+        w.WriteNumber("ns", d.Nanoseconds);
+        w.WriteEndObject();
     }
 
     /// <summary><c>POST /v2/models/{model}[/versions/{version}]/infer</c> with a JSON body.</summary>
@@ -258,12 +427,15 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
 
     private async Task RunInferenceAsync(HttpContext context, Func<InferenceHandlers, HttpContext, PooledBuffers, Task> handle)
     {
-        if (Interlocked.Increment(ref _inFlight) > options.MaxInFlightRequests)
+        RequestAdmission.Ticket ticket;
+        try
         {
-            Interlocked.Decrement(ref _inFlight);
+            ticket = admission.Enter();
+        }
+        catch (InferenceException e)
+        {
             context.Response.Headers.RetryAfter = "1";
-            await HttpIo.WriteErrorAsync(context.Response, 503,
-                $"the server is at its limit of {options.MaxInFlightRequests} inference requests in flight; retry later");
+            await HttpIo.WriteErrorAsync(context.Response, e.HttpStatus, e.Message);
             return;
         }
 
@@ -277,7 +449,12 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
         {
             // A call that timed out may still be reading the request's buffers somewhere: let the GC have them.
             release = e is not (TimeoutException or OperationCanceledException);
-            await WriteFailureAsync(context, e);
+
+            // A client that went away reads no answer and is no server failure worth logging.
+            if (!context.RequestAborted.IsCancellationRequested)
+            {
+                await WriteFailureAsync(context, e);
+            }
         }
         finally
         {
@@ -290,7 +467,7 @@ public sealed partial class InferenceHandlers(ModelRouter router, GatewayOptions
                 buffers.Abandon();
             }
 
-            Interlocked.Decrement(ref _inFlight);
+            ticket.Dispose();
         }
     }
 

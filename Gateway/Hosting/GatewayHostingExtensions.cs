@@ -33,6 +33,7 @@ public static class GatewayHostingExtensions
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<GatewayOptions>(),
             sp.GetService<ILocalModelDirectory>()));
+        services.TryAddSingleton<RequestAdmission>();
         services.TryAddSingleton<InferenceHandlers>();
         services.AddHostedService<RoutingTableWatcher>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics

@@ -101,14 +101,12 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
     /// </summary>
     public void EnsureAvailable(ModelRoute route)
     {
-        var grain = Servable(route);
+        _ = Servable(route);
         if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local) && !local.IsLoaded)
         {
             // Throws the replica's own 503 (loading, failed with its reason, unloaded).
             local.GetMetadata();
         }
-
-        _ = grain;
     }
 
     /// <summary>Runs an inference on the route's replica.</summary>
@@ -135,12 +133,32 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         return metadata;
     }
 
+    /// <summary>The route's configuration.</summary>
+    public async ValueTask<ModelConfiguration> GetConfigurationAsync(ModelRoute route) =>
+        TryLocal(route, out var local) ? local.GetConfiguration() : await Servable(route).GetConfigurationAsync();
+
+    /// <summary>The route's statistics.</summary>
+    public async ValueTask<ModelStatistics> GetStatisticsAsync(ModelRoute route)
+    {
+        if (localDirectory is not null && route.GrainKey is not null && localDirectory.TryGet(route.GrainKey, out var local))
+        {
+            return local.GetStatistics();
+        }
+
+        return await Servable(route).GetStatisticsAsync();
+    }
+
     /// <summary>The replica's status; a model that cannot be served reports FailedToLoad with its reason.</summary>
     public async ValueTask<ModelStatus> GetStatusAsync(ModelRoute route)
     {
         if (route.Grain is null)
         {
             return new ModelStatus(ModelState.FailedToLoad, $"{route.Entry.FailureReason}: {route.Entry.FailureMessage}");
+        }
+
+        if (route.Entry.Unloaded)
+        {
+            return new ModelStatus(ModelState.Unloaded, "unloaded through the repository extension");
         }
 
         if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local))
@@ -153,7 +171,7 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
 
     private bool TryLocal(ModelRoute route, out ILocalModelEndpoint endpoint)
     {
-        if (options.LocalFastPath && localDirectory is not null && route.GrainKey is not null
+        if (options.LocalFastPath && localDirectory is not null && route.GrainKey is not null && !route.Entry.Unloaded
             && localDirectory.TryGet(route.GrainKey, out var found) && found.IsLoaded)
         {
             endpoint = found;
@@ -164,9 +182,20 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         return false;
     }
 
-    private static IModelGrain Servable(ModelRoute route) =>
-        route.Grain ?? throw InferenceException.Unavailable(
-            $"model '{route.Name}' cannot be served: {route.Entry.FailureReason}: {route.Entry.FailureMessage}");
+    private static IModelGrain Servable(ModelRoute route)
+    {
+        if (route.Grain is null)
+        {
+            throw InferenceException.Unavailable($"model '{route.Name}' cannot be served: {route.Entry.FailureReason}: {route.Entry.FailureMessage}");
+        }
+
+        if (route.Entry.Unloaded)
+        {
+            throw InferenceException.Unavailable($"model '{route.Name}' is unloaded; load it through the repository extension");
+        }
+
+        return route.Grain;
+    }
 
     private sealed record Snapshot(long Version, FrozenDictionary<string, ModelRoute> ByName, IReadOnlyList<ModelRoute> Ordered);
 }

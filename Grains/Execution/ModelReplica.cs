@@ -25,6 +25,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     private ImmutableArray<string> _allOutputs;
     private bool _batchedFirstDimension;
     private volatile ModelStatus _status = new(ModelState.Pending);
+    private readonly ModelStatisticsRecorder _statistics = new();
     private int _inFlight;
     private long _averageTicks = long.MaxValue;
 
@@ -87,7 +88,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
             var outputs = InputValidator.Validate(request, _metadata!, _allOutputs);
             if (Volatile.Read(ref _averageTicks) <= _inlineThresholdTicks)
             {
-                var response = Execute(new Call(this, request, outputs));
+                var response = Execute(new Call(this, request, outputs, started));
                 Complete(request, started, success: true);
                 return new ValueTask<InferenceResponse>(response);
             }
@@ -106,7 +107,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         var success = false;
         try
         {
-            var response = await _executor.RunAsync(static call => call.Replica.Execute(call), new Call(this, request, outputs)).ConfigureAwait(false);
+            var response = await _executor.RunAsync(static call => call.Replica.Execute(call), new Call(this, request, outputs, started)).ConfigureAwait(false);
             success = true;
             return response;
         }
@@ -120,10 +121,10 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     {
         var runtime = _runtime ?? throw InferenceException.Unavailable($"model '{Spec.Name}' is not loaded");
         var started = Stopwatch.GetTimestamp();
-        ImmutableArray<Tensor> outputs;
+        RuntimeResult result;
         try
         {
-            outputs = runtime.Execute(call.Request.Inputs, call.Outputs);
+            result = runtime.Execute(call.Request.Inputs, call.Outputs);
         }
         catch (Exception e) when (e is not InferenceException)
         {
@@ -134,8 +135,24 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         var elapsed = Stopwatch.GetTimestamp() - started;
         UpdateAverage(elapsed);
         _metrics.RecordExecution(Spec.Name, Spec.Version, Stopwatch.GetElapsedTime(started));
-        return new InferenceResponse(Spec.Name, Spec.Version, call.Request.Id, outputs);
+        _statistics.RecordExecution(Rows(call.Request), started - call.Started, result.InputTicks, result.InferTicks, result.OutputTicks);
+        return new InferenceResponse(Spec.Name, Spec.Version, call.Request.Id, result.Outputs);
     }
+
+    /// <summary>The configuration in effect: no batching yet (max batch size 0), one instance per executor thread.</summary>
+    public ModelConfiguration GetConfiguration()
+    {
+        var metadata = GetMetadata();
+        return new ModelConfiguration(
+            Spec.Name, metadata.Platform, metadata.Platform.StartsWith("onnxruntime", StringComparison.Ordinal) ? "onnxruntime" : Spec.Runtime, 0, metadata.Inputs, metadata.Outputs, _executor.Options.EffectiveThreads, metadata.Versions);
+    }
+
+    /// <summary>The replica's statistics (Triton's statistics extension).</summary>
+    public ModelStatistics GetStatistics() => _statistics.Snapshot(Spec.Name, Spec.Version);
+
+    // Rows a request carries: its batch dimension when the model has a variable one, else 1.
+    private long Rows(InferenceRequest request) =>
+        _batchedFirstDimension && !request.Inputs.IsDefaultOrEmpty && request.Inputs[0].Shape.Length > 0 ? request.Inputs[0].Shape[0] : 1;
 
     // An exponential moving average of execution time decides inline vs executor; racing updates only blur it.
     private void UpdateAverage(long ticks)
@@ -148,10 +165,15 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     private void Complete(InferenceRequest request, long started, bool success)
     {
         Interlocked.Decrement(ref _inFlight);
-        long inferences = 1;
-        if (_batchedFirstDimension && !request.Inputs.IsDefaultOrEmpty && request.Inputs[0].Shape.Length > 0)
+        var inferences = Rows(request);
+        var ticks = Stopwatch.GetTimestamp() - started;
+        if (success)
         {
-            inferences = request.Inputs[0].Shape[0];
+            _statistics.RecordSuccess(ticks, inferences);
+        }
+        else
+        {
+            _statistics.RecordFailure(ticks);
         }
 
         _metrics.RecordRequest(Spec.Name, Spec.Version, success, inferences, Stopwatch.GetElapsedTime(started));
@@ -196,5 +218,5 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         runtime?.Dispose();
     }
 
-    private readonly record struct Call(ModelReplica Replica, InferenceRequest Request, ImmutableArray<string> Outputs);
+    private readonly record struct Call(ModelReplica Replica, InferenceRequest Request, ImmutableArray<string> Outputs, long Started);
 }

@@ -15,6 +15,9 @@ public sealed class RegistryState
 
     /// <summary>The last revision number given to each service (<c>namespace/name</c>).</summary>
     [Id(1)] public ImmutableDictionary<string, int> Revisions { get; set; } = ImmutableDictionary<string, int>.Empty;
+
+    /// <summary>Revisions staged but not yet published, by <c>namespace/name/revision</c>.</summary>
+    [Id(2)] public ImmutableDictionary<string, ServiceEntry> Staged { get; set; } = ImmutableDictionary<string, ServiceEntry>.Empty;
 }
 
 /// <summary>The cluster's registry of served models; see <see cref="IModelRegistryGrain"/>.</summary>
@@ -70,11 +73,58 @@ public sealed class ModelRegistryGrain(
             return current;
         }
 
-        var table = new RoutingTable(current.Version + 1, result.ToImmutable());
-        state.State.Table = table;
         state.State.Revisions = revisions;
-        await state.WriteStateAsync();
+        return await PublishAsync(result.ToImmutable());
+    }
 
+    /// <inheritdoc />
+    public async ValueTask<ServiceEntry> StageAsync(string source, ServiceEntry service)
+    {
+        var serviceKey = $"{service.Namespace}/{service.Name}";
+        var revision = state.State.Revisions.GetValueOrDefault(serviceKey) + 1;
+        var staged = service with { Revision = revision, Source = source, Unloaded = false };
+        state.State.Revisions = state.State.Revisions.SetItem(serviceKey, revision);
+        state.State.Staged = state.State.Staged.SetItem($"{serviceKey}/{revision}", staged);
+        await state.WriteStateAsync();
+        return staged;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<RoutingTable> PublishAsync(string @namespace, string name, int revision)
+    {
+        var stagedKey = $"{@namespace}/{name}/{revision}";
+        if (!state.State.Staged.TryGetValue(stagedKey, out var staged))
+        {
+            throw new InvalidOperationException($"revision {revision} of {@namespace}/{name} is not staged");
+        }
+
+        var services = state.State.Table.Services.Where(e => !(e.Namespace == @namespace && e.Name == name)).Append(staged);
+        state.State.Staged = state.State.Staged.Remove(stagedKey);
+        return await PublishAsync(services.ToImmutableArray());
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ServiceEntry?> MarkUnloadedAsync(string @namespace, string name)
+    {
+        var current = state.State.Table.Services.FirstOrDefault(e => e.Namespace == @namespace && e.Name == name);
+        if (current is null)
+        {
+            return null;
+        }
+
+        if (!current.Unloaded)
+        {
+            await PublishAsync(state.State.Table.Services.Select(e => e == current ? e with { Unloaded = true } : e).ToImmutableArray());
+        }
+
+        return current;
+    }
+
+    private async Task<RoutingTable> PublishAsync(ImmutableArray<ServiceEntry> services)
+    {
+        var table = new RoutingTable(state.State.Table.Version + 1, services);
+        state.State.Table = table;
+        await state.WriteStateAsync();
         var signal = _changed;
         _changed = NewSignal();
         signal.TrySetResult(table);
@@ -103,6 +153,11 @@ public sealed class ModelRegistryGrain(
     public ValueTask<ModelSpec?> GetSpecAsync(string modelKey)
     {
         var key = ModelKey.Parse(modelKey);
+        if (state.State.Staged.TryGetValue($"{key.Namespace}/{key.Service}/{key.Revision}", out var staged) && key.Replica < staged.Replicas)
+        {
+            return new ValueTask<ModelSpec?>(staged.Spec);
+        }
+
         foreach (var entry in state.State.Table.Services)
         {
             if (entry.Namespace == key.Namespace && entry.Name == key.Service && entry.Revision == key.Revision
@@ -118,7 +173,7 @@ public sealed class ModelRegistryGrain(
     private static bool SameService(ServiceEntry a, ServiceEntry b) => a.Namespace == b.Namespace && a.Name == b.Name;
 
     private static bool SameEntry(ServiceEntry a, ServiceEntry b) =>
-        a.Revision == b.Revision && a.Replicas == b.Replicas && a.FailureReason == b.FailureReason
+        a.Revision == b.Revision && a.Replicas == b.Replicas && a.FailureReason == b.FailureReason && a.Unloaded == b.Unloaded
         && a.FailureMessage == b.FailureMessage && a.Source == b.Source
         && (a.Spec is null ? b.Spec is null : a.Spec.SameAs(b.Spec));
 }

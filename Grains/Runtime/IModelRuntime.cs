@@ -23,10 +23,16 @@ public interface IModelRuntime : IDisposable
     /// <summary>
     /// Runs the model. <paramref name="inputs"/> were validated against <see cref="Inputs"/>; the runtime reads
     /// their buffers only during this call. Returns the outputs named in <paramref name="outputNames"/>, in that
-    /// order, in buffers the caller owns from then on.
+    /// order, in buffers the caller owns from then on, with the time each phase took.
     /// </summary>
-    ImmutableArray<Tensor> Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputNames);
+    RuntimeResult Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputNames);
 }
+
+/// <summary>
+/// What one execution produced and how long its phases took, in <see cref="System.Diagnostics.Stopwatch"/> ticks:
+/// preparing the inputs, running the model, reading the outputs (Triton's compute input / infer / output).
+/// </summary>
+public readonly record struct RuntimeResult(ImmutableArray<Tensor> Outputs, long InputTicks, long InferTicks, long OutputTicks);
 
 /// <summary>Loads artifacts of the model formats one runtime supports.</summary>
 public interface IModelRuntimeFactory

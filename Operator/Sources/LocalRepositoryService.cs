@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.KServe.Contracts.Grains;
+using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Contracts.Serving;
 
 namespace Orleans.KServe.Operator.Sources;
 
@@ -19,8 +21,10 @@ public sealed class ModelRepositoryOptions
 public sealed partial class LocalRepositoryService(
     LocalFolderSource source,
     IGrainFactory grains,
-    ILogger<LocalRepositoryService> logger) : IHostedService
+    ILogger<LocalRepositoryService> logger) : IHostedService, IModelRepositoryControl
 {
+    private static readonly TimeSpan LoadTimeout = TimeSpan.FromMinutes(5);
+
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken) => ReloadAsync();
 
@@ -60,6 +64,77 @@ public sealed partial class LocalRepositoryService(
         await Task.WhenAll(activations);
         return table;
     }
+
+    /// <inheritdoc />
+    public async Task LoadAsync(string model, CancellationToken cancellationToken)
+    {
+        var entry = source.Scan().FirstOrDefault(e => e.Name == model)
+            ?? throw new InferenceException(InferenceErrorKind.NotFound, $"the model repository {source.Folder} declares no model '{model}'");
+        var registry = grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey);
+        var previous = (await registry.GetTableAsync()).Services.FirstOrDefault(e => e.Namespace == entry.Namespace && e.Name == entry.Name);
+        if (entry.Spec is null)
+        {
+            // Not servable as declared now: publish the reason so the index and requests report it.
+            var failed = await registry.StageAsync(source.SourceName, entry);
+            await registry.PublishAsync(failed.Namespace, failed.Name, failed.Revision);
+            throw new InferenceException(InferenceErrorKind.InvalidInput, $"model '{model}' cannot be loaded: {entry.FailureReason}: {entry.FailureMessage}");
+        }
+
+        // The new revision loads while the current one keeps serving; it is published once it has settled.
+        var staged = await registry.StageAsync(source.SourceName, entry);
+        var replicas = Enumerable.Range(0, staged.Replicas).Select(r => grains.GetGrain<IModelGrain>(staged.ReplicaKey(r).ToString())).ToList();
+        var deadline = DateTime.UtcNow + LoadTimeout;
+        ModelStatus status;
+        while (true)
+        {
+            status = await replicas[0].GetStatusAsync();
+            if (status.IsSettled || DateTime.UtcNow > deadline)
+            {
+                break;
+            }
+
+            await Task.Delay(20, cancellationToken);
+        }
+
+        await registry.PublishAsync(staged.Namespace, staged.Name, staged.Revision);
+        LogReloaded(model, staged.Revision, status.State);
+        if (previous?.Spec is not null)
+        {
+            for (var r = 0; r < previous.Replicas; r++)
+            {
+                await grains.GetGrain<IModelGrain>(previous.ReplicaKey(r).ToString()).UnloadAsync();
+            }
+        }
+
+        if (status.State != ModelState.Loaded)
+        {
+            throw new InferenceException(InferenceErrorKind.InvalidInput, $"model '{model}' failed to load: {status.Reason ?? status.State.ToString()}");
+        }
+    }
+
+    /// <inheritdoc />
+    public async Task UnloadAsync(string model, CancellationToken cancellationToken)
+    {
+        var registry = grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey);
+        var entry = (await registry.GetTableAsync()).Services.FirstOrDefault(e => e.Name == model)
+            ?? throw InferenceException.ModelNotFound(model);
+        await registry.MarkUnloadedAsync(entry.Namespace, entry.Name);
+        if (entry.Spec is not null)
+        {
+            for (var r = 0; r < entry.Replicas; r++)
+            {
+                await grains.GetGrain<IModelGrain>(entry.ReplicaKey(r).ToString()).UnloadAsync();
+            }
+        }
+
+        LogUnloaded(model);
+    }
+
+    [LoggerMessage(3, LogLevel.Information, "Model {Model} reloaded from the repository as revision {Revision}: {State}")]
+    private partial void LogReloaded(string model, int revision, ModelState state);
+
+    [LoggerMessage(4, LogLevel.Information, "Model {Model} unloaded")]
+    private partial void LogUnloaded(string model);
 
     [LoggerMessage(1, LogLevel.Warning, "Model {Model} is not served: {Reason}: {Message}")]
     private partial void LogRejected(string model, string reason, string message);

@@ -23,7 +23,7 @@ public sealed partial class ReadmeTests
         var examples = ReadExamples(File.ReadAllText(Path.Combine(Repo.Root, "README.md")));
         Assert.True(examples.Count >= 2, "the README lost its curl examples");
 
-        await using var server = await ServerProcess.StartAsync("--http-port", "0", "--silo-port", "0", "--gateway-port", "0");
+        await using var server = await ServerProcess.StartAsync("--http-port", "0", "--grpc-port", "0", "--silo-port", "0", "--gateway-port", "0");
         foreach (var (command, expected) in examples)
         {
             var local = command.Replace("http://localhost:8080", server.BaseAddress.ToString().TrimEnd('/'), StringComparison.Ordinal);
@@ -182,6 +182,6 @@ public sealed partial class ServerProcess : IAsyncDisposable
         Process.Dispose();
     }
 
-    [GeneratedRegex(@"Now listening on: (http://[0-9.]+:\d+)")]
+    [GeneratedRegex(@"Serving REST \(v1, v2\) on (http://[0-9.]+:\d+)")]
     private static partial Regex Listening();
 }

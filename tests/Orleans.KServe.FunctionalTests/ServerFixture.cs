@@ -46,6 +46,8 @@ public class ServerFixture : IAsyncLifetime
 
     public Uri BaseAddress { get; private set; } = null!;
 
+    public Uri GrpcAddress { get; private set; } = null!;
+
     /// <summary>Extra server arguments a derived fixture adds.</summary>
     protected virtual IEnumerable<string> ExtraArguments => [];
 
@@ -56,12 +58,13 @@ public class ServerFixture : IAsyncLifetime
         WriteRepository(Repository);
         _app = SiloHost.Build(
         [
-            "--http-port", "0", "--silo-port", "0", "--gateway-port", "0", "--model-repository", Repository,
+            "--http-port", "0", "--grpc-port", "0", "--silo-port", "0", "--gateway-port", "0", "--model-repository", Repository,
             "--max-request-body-bytes", (8 * 1024 * 1024).ToString(), .. ExtraArguments,
         ]);
         await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        BaseAddress = new Uri(address);
+        var endpoints = _app.Services.GetRequiredService<ServerEndpoints>();
+        BaseAddress = endpoints.HttpAddress;
+        GrpcAddress = endpoints.GrpcAddress;
         Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         await WaitReadyAsync();
     }
@@ -170,6 +173,28 @@ public class ServerFixture : IAsyncLifetime
                 sklearn:
                   storageUri: gs://kfserving-examples/models/sklearn/1.0/model
             """);
+        // One identity model per datatype, in Triton's <version>/model.onnx layout.
+        var identities = new System.Text.StringBuilder();
+        foreach (var datatype in TestModels.IdentityDatatypes)
+        {
+            TestModels.BuildIdentity(datatype.ElementType).Save(Path.Combine(folder, "identity", datatype.FolderName, "1", "model.onnx"));
+            identities.Append($$"""
+                apiVersion: serving.kserve.io/v1beta1
+                kind: InferenceService
+                metadata:
+                  name: {{datatype.FolderName}}
+                spec:
+                  predictor:
+                    model:
+                      modelFormat:
+                        name: onnx
+                      storageUri: file://{{datatype.FolderName}}
+                ---
+
+                """);
+        }
+
+        File.WriteAllText(Path.Combine(folder, "identity", "identities.yaml"), identities.ToString());
         File.WriteAllText(Path.Combine(folder, "broken.yaml"), "apiVersion: serving.kserve.io/v1beta1\nkind: InferenceService\nmetadata: [unclosed\n");
     }
 

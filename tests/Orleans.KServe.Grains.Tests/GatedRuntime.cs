@@ -43,7 +43,7 @@ public sealed class GatedRuntimeFactory : IModelRuntimeFactory
 
         public ImmutableArray<TensorMetadata> Outputs { get; } = [new("output", TensorDataType.FP32, [-1])];
 
-        public ImmutableArray<Tensor> Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputNames)
+        public RuntimeResult Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputNames)
         {
             model.Enter();
             try
@@ -59,7 +59,7 @@ public sealed class GatedRuntimeFactory : IModelRuntimeFactory
                 }
 
                 // Copy: the input buffer belongs to the caller.
-                return [new Tensor("output", TensorDataType.FP32, inputs[0].Shape, inputs[0].Data.ToArray())];
+                return new RuntimeResult([new Tensor("output", TensorDataType.FP32, inputs[0].Shape, inputs[0].Data.ToArray())], 0, 0, 0);
             }
             finally
             {

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Immutable;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
@@ -114,8 +115,9 @@ public sealed class OnnxModelRuntime : IModelRuntime
     };
 
     /// <inheritdoc />
-    public ImmutableArray<Tensor> Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputNames)
+    public RuntimeResult Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputNames)
     {
+        var started = Stopwatch.GetTimestamp();
         var count = inputs.Length;
         var names = new string[count];
         var values = new OrtValue[count];
@@ -131,14 +133,16 @@ public sealed class OnnxModelRuntime : IModelRuntime
                     : CreateNumericValue(tensor, ref pins[i]);
             }
 
+            var prepared = Stopwatch.GetTimestamp();
             using var results = _session.Run(_runOptions, names, values, outputNames);
+            var ran = Stopwatch.GetTimestamp();
             var outputs = ImmutableArray.CreateBuilder<Tensor>(outputNames.Length);
             for (var i = 0; i < outputNames.Length; i++)
             {
                 outputs.Add(ReadOutput(outputNames[i], results[i]));
             }
 
-            return outputs.MoveToImmutable();
+            return new RuntimeResult(outputs.MoveToImmutable(), prepared - started, ran - prepared, Stopwatch.GetTimestamp() - ran);
         }
         catch (OnnxRuntimeException e)
         {

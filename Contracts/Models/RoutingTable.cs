@@ -27,8 +27,22 @@ public sealed record ServiceEntry(
     /// <summary>True when the repository extension unloaded the model: listed, not served, until loaded again.</summary>
     [Id(8)] public bool Unloaded { get; init; }
 
-    /// <summary>The grain key of one replica.</summary>
-    public ModelKey ReplicaKey(int replica) => new(Namespace, Name, Revision, replica);
+    /// <summary>
+    /// Every version served, newest first, when the model has several (Triton's version folders under a policy,
+    /// or several InferenceServices naming one model); empty means <see cref="Spec"/> is the only one.
+    /// </summary>
+    [Id(9)] public ImmutableArray<ModelSpec> Versions { get; init; } = ImmutableArray<ModelSpec>.Empty;
+
+    /// <summary>The version policy in effect, as written (<c>latest:1</c>, <c>all</c>, <c>specific:1,3</c>).</summary>
+    [Id(10)] public string VersionPolicy { get; init; } = "latest:1";
+
+    /// <summary>The specs of every version served, newest first.</summary>
+    public ImmutableArray<ModelSpec> AllVersions =>
+        !Versions.IsDefaultOrEmpty ? Versions : Spec is null ? ImmutableArray<ModelSpec>.Empty : [Spec];
+
+    /// <summary>The grain key of one replica of one version (the newest when <paramref name="version"/> is null).</summary>
+    public ModelKey ReplicaKey(int replica, string? version = null) =>
+        new(Namespace, Name, Revision, replica, version ?? Spec?.Version ?? "1");
 }
 
 /// <summary>The set of served models, versioned so gateways can cache it and refresh on change.</summary>

@@ -53,9 +53,10 @@ public sealed partial class InferenceGrpcService(
     /// <inheritdoc />
     public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context) => Guard(async () =>
     {
-        var metadata = await router.GetMetadataAsync(router.Get(request.Name, Version(request.Version)));
+        var route = router.Get(request.Name, Version(request.Version));
+        var metadata = await router.GetMetadataAsync(route);
         var response = new ModelMetadataResponse { Name = metadata.Name, Platform = metadata.Platform };
-        response.Versions.Add(metadata.Versions);
+        response.Versions.Add(route.AllVersions);
         response.Inputs.Add(metadata.Inputs.Select(ToProtocol));
         response.Outputs.Add(metadata.Outputs.Select(ToProtocol));
         return response;
@@ -138,7 +139,7 @@ public sealed partial class InferenceGrpcService(
             Platform = config.Platform,
             Backend = config.Backend,
             MaxBatchSize = config.MaxBatchSize,
-            VersionPolicy = new ModelVersionPolicy { Latest = new ModelVersionPolicy.Types.Latest { NumVersions = 1 } },
+            VersionPolicy = ToProtocol(route.Entry.VersionPolicy),
         };
         foreach (var input in config.Inputs)
         {
@@ -157,6 +158,24 @@ public sealed partial class InferenceGrpcService(
         message.InstanceGroup.Add(new ModelInstanceGroup { Name = config.Name, Count = config.InstanceCount, Kind = ModelInstanceGroup.Types.Kind.Cpu });
         return new ModelConfigResponse { Config = message };
     });
+
+    private static ModelVersionPolicy ToProtocol(string policy)
+    {
+        if (policy == "all")
+        {
+            return new ModelVersionPolicy { All = new ModelVersionPolicy.Types.All() };
+        }
+
+        if (policy.StartsWith("specific:", StringComparison.Ordinal))
+        {
+            var specific = new ModelVersionPolicy.Types.Specific();
+            specific.Versions.Add(policy[9..].Split(',').Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)));
+            return new ModelVersionPolicy { Specific = specific };
+        }
+
+        var latest = uint.Parse(policy.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        return new ModelVersionPolicy { Latest = new ModelVersionPolicy.Types.Latest { NumVersions = latest } };
+    }
 
     /// <summary>Triton's DataType enum value of a protocol datatype.</summary>
     public static DataType ToTritonType(TensorDataType type) => type switch

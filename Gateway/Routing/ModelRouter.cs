@@ -6,15 +6,16 @@ using Orleans.KServe.Contracts.Serving;
 
 namespace Orleans.KServe.Gateway.Routing;
 
-/// <summary>A served model as the gateway caches it.</summary>
+/// <summary>One version of a served model as the gateway caches it.</summary>
 public sealed class ModelRoute
 {
-    internal ModelRoute(ServiceEntry entry, IGrainFactory grains)
+    internal ModelRoute(ServiceEntry entry, ModelSpec? spec, IGrainFactory grains)
     {
         Entry = entry;
-        if (entry.Spec is not null)
+        Version = spec?.Version ?? "1";
+        if (spec is not null)
         {
-            GrainKey = entry.ReplicaKey(0).ToString();
+            GrainKey = entry.ReplicaKey(0, spec.Version).ToString();
             Grain = grains.GetGrain<IModelGrain>(GrainKey);
         }
     }
@@ -25,8 +26,11 @@ public sealed class ModelRoute
     /// <summary>The served model name.</summary>
     public string Name => Entry.Name;
 
-    /// <summary>The version served.</summary>
-    public string Version => Entry.Spec?.Version ?? "1";
+    /// <summary>The version this route serves.</summary>
+    public string Version { get; }
+
+    /// <summary>Every version of the model served, newest first.</summary>
+    public IEnumerable<string> AllVersions => Entry.AllVersions.IsEmpty ? [Version] : Entry.AllVersions.Select(v => v.Version);
 
     /// <summary>The replica grain key, when the model can be served.</summary>
     public string? GrainKey { get; }
@@ -45,12 +49,12 @@ public sealed class ModelRoute
 /// </summary>
 public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, ILocalModelDirectory? localDirectory = null)
 {
-    private volatile Snapshot _snapshot = new(-1, FrozenDictionary<string, ModelRoute>.Empty, []);
+    private volatile Snapshot _snapshot = new(-1, FrozenDictionary<string, ModelRoute[]>.Empty, []);
 
     /// <summary>The version of the table in use; -1 before the first table arrived.</summary>
     public long Version => _snapshot.Version;
 
-    /// <summary>Every route, in the registry's order.</summary>
+    /// <summary>Every route (each version of each model), in the registry's order, newest version first.</summary>
     public IReadOnlyList<ModelRoute> Routes => _snapshot.Ordered;
 
     /// <summary>Installs a new table, keeping cached metadata of unchanged revisions.</summary>
@@ -63,37 +67,66 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         }
 
         var ordered = new List<ModelRoute>(table.Services.Length);
-        var byName = new Dictionary<string, ModelRoute>(StringComparer.Ordinal);
+        var byName = new Dictionary<string, ModelRoute[]>(StringComparer.Ordinal);
         foreach (var entry in table.Services)
         {
-            var route = new ModelRoute(entry, grains);
-            if (previous.ByName.TryGetValue(entry.Name, out var old) && old.GrainKey == route.GrainKey)
+            var versions = entry.AllVersions.IsEmpty
+                ? [new ModelRoute(entry, null, grains)]
+                : entry.AllVersions.Select(spec => new ModelRoute(entry, spec, grains)).ToArray();
+            foreach (var route in versions)
             {
-                route.Metadata = old.Metadata;
+                var old = previous.ByName.GetValueOrDefault(entry.Name)?.FirstOrDefault(r => r.GrainKey == route.GrainKey);
+                route.Metadata = old?.Metadata;
+                ordered.Add(route);
             }
 
-            ordered.Add(route);
-            byName.TryAdd(entry.Name, route);
+            byName.TryAdd(entry.Name, versions);
         }
 
         _snapshot = new Snapshot(table.Version, byName.ToFrozenDictionary(StringComparer.Ordinal), ordered);
     }
 
-    /// <summary>Finds the route for a model name; throws 404 when there is none.</summary>
+    /// <summary>
+    /// Finds the route for a model and version; without a version, the newest version that is ready (the newest
+    /// when none is). Throws 404 when the model or version is not served.
+    /// </summary>
     public ModelRoute Get(string model, string? version = null)
     {
-        if (!_snapshot.ByName.TryGetValue(model, out var route))
+        if (!_snapshot.ByName.TryGetValue(model, out var versions))
         {
             throw InferenceException.ModelNotFound(model);
         }
 
-        if (version is not null && version != route.Version)
+        if (version is not null)
         {
-            throw new InferenceException(InferenceErrorKind.NotFound, $"model '{model}' has no version '{version}'; it serves version {route.Version}");
+            foreach (var route in versions)
+            {
+                if (route.Version == version)
+                {
+                    return route;
+                }
+            }
+
+            throw new InferenceException(InferenceErrorKind.NotFound,
+                $"model '{model}' has no version '{version}'; it serves version {string.Join(", ", versions.Select(v => v.Version))}");
         }
 
-        return route;
+        if (versions.Length > 1 && localDirectory is not null)
+        {
+            foreach (var route in versions)
+            {
+                if (route.GrainKey is not null && localDirectory.TryGet(route.GrainKey, out var local) && local.IsLoaded)
+                {
+                    return route;
+                }
+            }
+        }
+
+        return versions[0];
     }
+
+    /// <summary>The names of the models served.</summary>
+    public IEnumerable<string> ModelNames => _snapshot.ByName.Keys;
 
     /// <summary>
     /// Fails fast with 503 when the model cannot answer (not servable, or a local replica that is loading or
@@ -197,5 +230,5 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         return route.Grain;
     }
 
-    private sealed record Snapshot(long Version, FrozenDictionary<string, ModelRoute> ByName, IReadOnlyList<ModelRoute> Ordered);
+    private sealed record Snapshot(long Version, FrozenDictionary<string, ModelRoute[]> ByName, IReadOnlyList<ModelRoute> Ordered);
 }

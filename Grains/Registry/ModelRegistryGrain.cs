@@ -53,7 +53,7 @@ public sealed class ModelRegistryGrain(
             var previous = current.Services.FirstOrDefault(e => SameService(e, incoming));
             var serviceKey = $"{incoming.Namespace}/{incoming.Name}";
             int revision;
-            if (previous is not null && previous.Spec is not null && previous.Spec.SameAs(incoming.Spec))
+            if (previous is not null && previous.Spec is not null && SameSpecs(previous, incoming))
             {
                 revision = previous.Revision;
             }
@@ -155,7 +155,7 @@ public sealed class ModelRegistryGrain(
         var key = ModelKey.Parse(modelKey);
         if (state.State.Staged.TryGetValue($"{key.Namespace}/{key.Service}/{key.Revision}", out var staged) && key.Replica < staged.Replicas)
         {
-            return new ValueTask<ModelSpec?>(staged.Spec);
+            return new ValueTask<ModelSpec?>(VersionOf(staged, key.Version));
         }
 
         foreach (var entry in state.State.Table.Services)
@@ -163,11 +163,24 @@ public sealed class ModelRegistryGrain(
             if (entry.Namespace == key.Namespace && entry.Name == key.Service && entry.Revision == key.Revision
                 && key.Replica < entry.Replicas)
             {
-                return new ValueTask<ModelSpec?>(entry.Spec);
+                return new ValueTask<ModelSpec?>(VersionOf(entry, key.Version));
             }
         }
 
         return new ValueTask<ModelSpec?>((ModelSpec?)null);
+    }
+
+    private static ModelSpec? VersionOf(ServiceEntry entry, string version)
+    {
+        foreach (var spec in entry.AllVersions)
+        {
+            if (spec.Version == version)
+            {
+                return spec;
+            }
+        }
+
+        return null;
     }
 
     private static bool SameService(ServiceEntry a, ServiceEntry b) => a.Namespace == b.Namespace && a.Name == b.Name;
@@ -175,5 +188,25 @@ public sealed class ModelRegistryGrain(
     private static bool SameEntry(ServiceEntry a, ServiceEntry b) =>
         a.Revision == b.Revision && a.Replicas == b.Replicas && a.FailureReason == b.FailureReason && a.Unloaded == b.Unloaded
         && a.FailureMessage == b.FailureMessage && a.Source == b.Source
-        && (a.Spec is null ? b.Spec is null : a.Spec.SameAs(b.Spec));
+        && a.VersionPolicy == b.VersionPolicy && SameSpecs(a, b);
+
+    private static bool SameSpecs(ServiceEntry a, ServiceEntry b)
+    {
+        var x = a.AllVersions;
+        var y = b.AllVersions;
+        if (x.Length != y.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < x.Length; i++)
+        {
+            if (!x[i].SameAs(y[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

@@ -17,11 +17,21 @@ public static class InferenceServiceReconciler
     /// <summary>Annotation: ONNX Runtime intra-op threads per execution.</summary>
     public const string IntraOpThreadsAnnotation = AnnotationPrefix + "intra-op-threads";
 
+    /// <summary>Annotation: which versions of a Triton-layout folder to serve: <c>latest[:N]</c>, <c>all</c>, <c>specific:1,3</c>.</summary>
+    public const string VersionPolicyAnnotation = AnnotationPrefix + "version-policy";
+
+    /// <summary>Annotation: this InferenceService is one version of the model named by <see cref="ModelNameAnnotation"/>.</summary>
+    public const string ModelVersionAnnotation = AnnotationPrefix + "model-version";
+
+    /// <summary>Annotation: the model name served (default: the InferenceService's name); with <see cref="ModelVersionAnnotation"/>, several resources make one model's versions.</summary>
+    public const string ModelNameAnnotation = AnnotationPrefix + "model-name";
+
     /// <summary>Reconciles <paramref name="service"/> whose YAML lies in <paramref name="baseFolder"/>.</summary>
     public static ServiceEntry Reconcile(InferenceService service, string baseFolder, IReadOnlyList<ServingRuntimeInfo> runtimes)
     {
         var meta = service.Metadata;
-        ServiceEntry Fail(string reason, string message) => new(meta.Namespace, meta.Name, null, reason, message);
+        var servedName = meta.Annotations.GetValueOrDefault(ModelNameAnnotation) ?? meta.Name;
+        ServiceEntry Fail(string reason, string message) => new(meta.Namespace, servedName, null, reason, message);
 
         var predictor = service.Predictor;
         if (predictor is null)
@@ -59,22 +69,92 @@ public static class InferenceServiceReconciler
             return Fail("StorageUriNotSupported", storageError!);
         }
 
-        if (!TryFindArtifact(path, predictor.ModelFormat.Name, out var artifact, out var version, out var artifactError))
-        {
-            return Fail("ModelArtifactNotFound", artifactError!);
-        }
-
         if (!TryReadSettings(meta.Annotations, out var settings, out var settingsError))
         {
             return Fail("InvalidSpec", settingsError!);
         }
 
-        var spec = new ModelSpec(meta.Name, predictor.ModelFormat.Name, runtime.Name, artifact, settings)
+        if (!VersionPolicy.TryParse(meta.Annotations.GetValueOrDefault(VersionPolicyAnnotation), out var policy, out var policyError))
+        {
+            return Fail("InvalidSpec", $"annotation {VersionPolicyAnnotation}: {policyError}");
+        }
+
+        var explicitVersion = meta.Annotations.GetValueOrDefault(ModelVersionAnnotation);
+        if (explicitVersion is not null && !VersionPolicy.IsVersion(explicitVersion))
+        {
+            return Fail("InvalidSpec", $"annotation {ModelVersionAnnotation} must be a positive integer, not '{explicitVersion}'");
+        }
+
+        if (!TryFindVersions(path, predictor.ModelFormat.Name, out var available, out var artifactError))
+        {
+            return Fail("ModelArtifactNotFound", artifactError!);
+        }
+
+        IReadOnlyList<(string Version, string Artifact)> served;
+        if (explicitVersion is not null)
+        {
+            // One resource, one version: the artifact is the newest the storage holds, served under the given version.
+            served = [(explicitVersion, available[0].Artifact)];
+        }
+        else if (!policy.TrySelect(available, out served, out var selectError))
+        {
+            return Fail("ModelArtifactNotFound", $"{path}: {selectError}");
+        }
+
+        var specs = served.Select(v => new ModelSpec(servedName, predictor.ModelFormat.Name, runtime.Name, v.Artifact, settings)
         {
             FormatVersion = predictor.ModelFormat.Version,
-            Version = version,
+            Version = v.Version,
+        }).ToImmutableArray();
+        return new ServiceEntry(meta.Namespace, servedName, specs[0])
+        {
+            Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
+            VersionPolicy = policy.ToString(),
         };
-        return new ServiceEntry(meta.Namespace, meta.Name, spec);
+    }
+
+    /// <summary>
+    /// The versions a storage path holds, newest first: the path itself or <c>model.&lt;format&gt;</c> inside it is
+    /// version 1; Triton's layout gives one version per numeric folder holding <c>model.&lt;format&gt;</c>.
+    /// </summary>
+    public static bool TryFindVersions(string path, string format, out IReadOnlyList<(string Version, string Artifact)> versions, out string? error)
+    {
+        versions = [];
+        error = null;
+        if (File.Exists(path))
+        {
+            versions = [("1", path)];
+            return true;
+        }
+
+        if (!Directory.Exists(path))
+        {
+            error = $"'{path}' does not exist";
+            return false;
+        }
+
+        var fileName = $"model.{format}";
+        var direct = Path.Combine(path, fileName);
+        if (File.Exists(direct))
+        {
+            versions = [("1", direct)];
+            return true;
+        }
+
+        var numbered = Directory.EnumerateDirectories(path)
+            .Select(d => (Dir: d, Name: Path.GetFileName(d)))
+            .Where(d => VersionPolicy.IsVersion(d.Name) && File.Exists(Path.Combine(d.Dir, fileName)))
+            .OrderByDescending(d => long.Parse(d.Name, CultureInfo.InvariantCulture))
+            .Select(d => (d.Name, Path.Combine(d.Dir, fileName)))
+            .ToList();
+        if (numbered.Count == 0)
+        {
+            error = $"'{path}' holds no {fileName} (nor <version>/{fileName})";
+            return false;
+        }
+
+        versions = numbered;
+        return true;
     }
 
     /// <summary>
@@ -114,48 +194,14 @@ public static class InferenceServiceReconciler
     }
 
     /// <summary>
-    /// Finds the model file: the path itself, <c>model.onnx</c> inside it, or Triton's <c>&lt;version&gt;/model.onnx</c>
-    /// layout (the highest numeric version).
+    /// Finds the newest model file: the path itself, <c>model.onnx</c> inside it, or Triton's
+    /// <c>&lt;version&gt;/model.onnx</c> layout (the highest numeric version).
     /// </summary>
     public static bool TryFindArtifact(string path, string format, out string artifact, out string version, out string? error)
     {
-        artifact = "";
-        version = "1";
-        error = null;
-        if (File.Exists(path))
-        {
-            artifact = path;
-            return true;
-        }
-
-        if (!Directory.Exists(path))
-        {
-            error = $"'{path}' does not exist";
-            return false;
-        }
-
-        var fileName = $"model.{format}";
-        var direct = Path.Combine(path, fileName);
-        if (File.Exists(direct))
-        {
-            artifact = direct;
-            return true;
-        }
-
-        var versions = Directory.EnumerateDirectories(path)
-            .Select(d => (Dir: d, Ok: long.TryParse(Path.GetFileName(d), NumberStyles.None, CultureInfo.InvariantCulture, out var v), Version: v))
-            .Where(v => v.Ok && File.Exists(Path.Combine(v.Dir, fileName)))
-            .OrderByDescending(v => v.Version)
-            .ToList();
-        if (versions.Count > 0)
-        {
-            artifact = Path.Combine(versions[0].Dir, fileName);
-            version = versions[0].Version.ToString(CultureInfo.InvariantCulture);
-            return true;
-        }
-
-        error = $"'{path}' holds no {fileName} (nor <version>/{fileName})";
-        return false;
+        var found = TryFindVersions(path, format, out var versions, out error);
+        (version, artifact) = found ? versions[0] : ("1", "");
+        return found;
     }
 
     private static bool TryReadSettings(IReadOnlyDictionary<string, string> annotations, out ModelRuntimeSettings settings, out string? error)

@@ -30,6 +30,7 @@ public sealed class LocalFolderSource(string folder)
 
         var entries = ImmutableArray.CreateBuilder<ServiceEntry>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        var versioned = new List<(ServiceEntry Entry, string Location, string Resource)>();
         var files = Directory.EnumerateFiles(Folder, "*.*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true })
             .Where(f => f.EndsWith(".yaml", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".yml", StringComparison.OrdinalIgnoreCase))
             .OrderBy(f => f, StringComparer.Ordinal);
@@ -57,6 +58,13 @@ public sealed class LocalFolderSource(string folder)
                 else if (document.InferenceService is { } service)
                 {
                     entry = InferenceServiceReconciler.Reconcile(service, Path.GetDirectoryName(file)!, runtimes);
+                    if (service.Metadata.Annotations.ContainsKey(InferenceServiceReconciler.ModelVersionAnnotation))
+                    {
+                        // One version of a model declared by several resources: gathered below.
+                        versioned.Add((entry, $"{relative}#{document.Index}", service.Metadata.Name));
+                        continue;
+                    }
+
                     if (!seen.Add($"{entry.Namespace}/{entry.Name}"))
                     {
                         entry = new ServiceEntry(entry.Namespace, $"{entry.Name}@{relative}#{document.Index}", null, "InvalidSpec",
@@ -72,6 +80,40 @@ public sealed class LocalFolderSource(string folder)
             }
         }
 
+        foreach (var model in versioned.GroupBy(v => (v.Entry.Namespace, v.Entry.Name)))
+        {
+            entries.Add(MergeVersions(model.ToList(), seen));
+        }
+
         return entries.ToImmutable();
+    }
+
+    private static ServiceEntry MergeVersions(List<(ServiceEntry Entry, string Location, string Resource)> parts, HashSet<string> seen)
+    {
+        var (ns, name) = (parts[0].Entry.Namespace, parts[0].Entry.Name);
+        if (!seen.Add($"{ns}/{name}"))
+        {
+            return new ServiceEntry(ns, $"{name}@{parts[0].Location}", null, "InvalidSpec",
+                $"model '{name}' is declared both by one InferenceService and, with {InferenceServiceReconciler.ModelVersionAnnotation}, by several");
+        }
+
+        if (parts.FirstOrDefault(p => p.Entry.Spec is null) is { Entry: not null } failed)
+        {
+            return new ServiceEntry(ns, name, null, failed.Entry.FailureReason, $"{failed.Resource} (version of '{name}'): {failed.Entry.FailureMessage}");
+        }
+
+        var duplicate = parts.GroupBy(p => p.Entry.Spec!.Version).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            return new ServiceEntry(ns, name, null, "InvalidSpec",
+                $"version {duplicate.Key} of model '{name}' is declared by {string.Join(" and ", duplicate.Select(d => d.Resource))}");
+        }
+
+        var specs = parts.Select(p => p.Entry.Spec!).OrderByDescending(spec => long.Parse(spec.Version, System.Globalization.CultureInfo.InvariantCulture)).ToImmutableArray();
+        return new ServiceEntry(ns, name, specs[0])
+        {
+            Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
+            VersionPolicy = "specific:" + string.Join(",", specs.Select(v => v.Version)),
+        };
     }
 }

@@ -55,9 +55,9 @@ public sealed partial class LocalRepositoryService(
                 continue;
             }
 
-            for (var replica = 0; replica < entry.Replicas; replica++)
+            foreach (var key in ReplicaKeys(entry))
             {
-                activations.Add(grains.GetGrain<IModelGrain>(entry.ReplicaKey(replica).ToString()).GetStatusAsync().AsTask());
+                activations.Add(grains.GetGrain<IModelGrain>(key).GetStatusAsync().AsTask());
             }
         }
 
@@ -82,27 +82,35 @@ public sealed partial class LocalRepositoryService(
 
         // The new revision loads while the current one keeps serving; it is published once it has settled.
         var staged = await registry.StageAsync(source.SourceName, entry);
-        var replicas = Enumerable.Range(0, staged.Replicas).Select(r => grains.GetGrain<IModelGrain>(staged.ReplicaKey(r).ToString())).ToList();
+        var replicas = ReplicaKeys(staged).Select(k => grains.GetGrain<IModelGrain>(k)).ToList();
         var deadline = DateTime.UtcNow + LoadTimeout;
-        ModelStatus status;
-        while (true)
+        var status = new ModelStatus(ModelState.Pending);
+        foreach (var replica in replicas)
         {
-            status = await replicas[0].GetStatusAsync();
-            if (status.IsSettled || DateTime.UtcNow > deadline)
+            while (true)
+            {
+                status = await replica.GetStatusAsync();
+                if (status.IsSettled || DateTime.UtcNow > deadline)
+                {
+                    break;
+                }
+
+                await Task.Delay(20, cancellationToken);
+            }
+
+            if (status.State != ModelState.Loaded)
             {
                 break;
             }
-
-            await Task.Delay(20, cancellationToken);
         }
 
         await registry.PublishAsync(staged.Namespace, staged.Name, staged.Revision);
         LogReloaded(model, staged.Revision, status.State);
         if (previous?.Spec is not null)
         {
-            for (var r = 0; r < previous.Replicas; r++)
+            foreach (var key in ReplicaKeys(previous))
             {
-                await grains.GetGrain<IModelGrain>(previous.ReplicaKey(r).ToString()).UnloadAsync();
+                await grains.GetGrain<IModelGrain>(key).UnloadAsync();
             }
         }
 
@@ -119,16 +127,17 @@ public sealed partial class LocalRepositoryService(
         var entry = (await registry.GetTableAsync()).Services.FirstOrDefault(e => e.Name == model)
             ?? throw InferenceException.ModelNotFound(model);
         await registry.MarkUnloadedAsync(entry.Namespace, entry.Name);
-        if (entry.Spec is not null)
+        foreach (var key in ReplicaKeys(entry))
         {
-            for (var r = 0; r < entry.Replicas; r++)
-            {
-                await grains.GetGrain<IModelGrain>(entry.ReplicaKey(r).ToString()).UnloadAsync();
-            }
+            await grains.GetGrain<IModelGrain>(key).UnloadAsync();
         }
 
         LogUnloaded(model);
     }
+
+    /// <summary>The grain keys of every replica of every version an entry serves.</summary>
+    public static IEnumerable<string> ReplicaKeys(ServiceEntry entry) =>
+        entry.AllVersions.SelectMany(version => Enumerable.Range(0, entry.Replicas).Select(r => entry.ReplicaKey(r, version.Version).ToString()));
 
     [LoggerMessage(3, LogLevel.Information, "Model {Model} reloaded from the repository as revision {Revision}: {State}")]
     private partial void LogReloaded(string model, int revision, ModelState state);

@@ -48,6 +48,11 @@ public class ServerFixture : IAsyncLifetime
 
     public Uri GrpcAddress { get; private set; } = null!;
 
+    /// <summary>Lets a derived fixture add resources to the repository before the server starts.</summary>
+    protected virtual void WriteMore(string folder)
+    {
+    }
+
     /// <summary>Extra server arguments a derived fixture adds.</summary>
     protected virtual IEnumerable<string> ExtraArguments => [];
 
@@ -56,6 +61,7 @@ public class ServerFixture : IAsyncLifetime
     public virtual async Task InitializeAsync()
     {
         WriteRepository(Repository);
+        WriteMore(Repository);
         _app = SiloHost.Build(
         [
             "--http-port", "0", "--grpc-port", "0", "--silo-port", "0", "--gateway-port", "0", "--model-repository", Repository,

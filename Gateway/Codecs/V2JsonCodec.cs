@@ -20,9 +20,38 @@ public static class V2JsonCodec
     /// </summary>
     public static InferenceRequest DecodeRequest(ReadOnlySpan<byte> json, PooledBuffers buffers)
     {
+        var none = new BinarySection(ReadOnlyMemory<byte>.Empty, headerGiven: false);
+        return DecodeRequest(json, ref none, buffers);
+    }
+
+    /// <summary>
+    /// Decodes a request body that may carry binary tensor data: the first <paramref name="headerLength"/> bytes of
+    /// <paramref name="body"/> are the JSON header and the rest the binary data of the inputs that have the
+    /// parameter <c>binary_data_size</c>, in their order (no header length: the whole body is JSON). Binary inputs
+    /// are slices of <paramref name="body"/>, so the body must stay alive as long as the request's tensors; JSON
+    /// inputs are rented from <paramref name="buffers"/>. Throws <see cref="InferenceException"/> (400).
+    /// </summary>
+    public static InferenceRequest DecodeRequest(ReadOnlyMemory<byte> body, int? headerLength, PooledBuffers buffers)
+    {
+        if (headerLength is not { } length)
+        {
+            return DecodeRequest(body.Span, buffers);
+        }
+
+        if ((uint)length > (uint)body.Length)
+        {
+            throw InferenceException.Invalid($"{BinaryTensorCodec.HeaderLengthHeader} {length} is outside the request body of {body.Length} bytes");
+        }
+
+        var section = new BinarySection(body[length..], headerGiven: true);
+        return DecodeRequest(body.Span[..length], ref section, buffers);
+    }
+
+    private static InferenceRequest DecodeRequest(ReadOnlySpan<byte> json, ref BinarySection binary, PooledBuffers buffers)
+    {
         try
         {
-            return Decode(json, buffers);
+            return Decode(json, ref binary, buffers);
         }
         catch (JsonException e)
         {
@@ -35,7 +64,7 @@ public static class V2JsonCodec
         }
     }
 
-    private static InferenceRequest Decode(ReadOnlySpan<byte> json, PooledBuffers buffers)
+    private static InferenceRequest Decode(ReadOnlySpan<byte> json, ref BinarySection binary, PooledBuffers buffers)
     {
         var reader = new Utf8JsonReader(json, ReaderOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -65,7 +94,7 @@ public static class V2JsonCodec
             else if (reader.ValueTextEquals("inputs"u8))
             {
                 reader.Read();
-                inputs = ReadInputs(ref reader, json.Length, buffers);
+                inputs = ReadInputs(ref reader, json.Length, ref binary, buffers);
                 sawInputs = true;
             }
             else if (reader.ValueTextEquals("outputs"u8))
@@ -90,10 +119,12 @@ public static class V2JsonCodec
             throw InferenceException.Invalid("the request has no 'inputs'");
         }
 
+        BinaryTensorCodec.CheckFullyUsed(binary);
+
         return new InferenceRequest(id ?? Guid.NewGuid().ToString(), inputs, outputs, parameters);
     }
 
-    private static ImmutableArray<Tensor> ReadInputs(ref Utf8JsonReader reader, int bodyLength, PooledBuffers buffers)
+    private static ImmutableArray<Tensor> ReadInputs(ref Utf8JsonReader reader, int bodyLength, ref BinarySection binary, PooledBuffers buffers)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
@@ -103,13 +134,13 @@ public static class V2JsonCodec
         var inputs = ImmutableArray.CreateBuilder<Tensor>();
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            inputs.Add(ReadInput(ref reader, inputs.Count, bodyLength, buffers));
+            inputs.Add(ReadInput(ref reader, inputs.Count, bodyLength, ref binary, buffers));
         }
 
         return inputs.ToImmutable();
     }
 
-    private static Tensor ReadInput(ref Utf8JsonReader reader, int position, int bodyLength, PooledBuffers buffers)
+    private static Tensor ReadInput(ref Utf8JsonReader reader, int position, int bodyLength, ref BinarySection binary, PooledBuffers buffers)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -121,6 +152,7 @@ public static class V2JsonCodec
         var dataType = TensorDataType.Unknown;
         Utf8JsonReader data = default;
         var hasData = false;
+        var binarySize = -1L;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("name"u8))
@@ -155,6 +187,11 @@ public static class V2JsonCodec
                 hasData = true;
                 reader.Skip();
             }
+            else if (reader.ValueTextEquals("parameters"u8))
+            {
+                reader.Read();
+                binarySize = ReadBinaryDataSize(ref reader, name is null ? $"inputs[{position}]" : $"input '{name}'");
+            }
             else
             {
                 reader.Read();
@@ -178,6 +215,16 @@ public static class V2JsonCodec
             throw InferenceException.Invalid($"{label} has no 'datatype'");
         }
 
+        if (binarySize >= 0)
+        {
+            if (hasData)
+            {
+                throw InferenceException.Invalid($"{label} has both 'data' and the parameter '{BinaryTensorCodec.BinaryDataSize}': a binary input carries no 'data'");
+            }
+
+            return new Tensor(name, dataType, ImmutableArray.Create(shape), BinaryTensorCodec.TakeInput(ref binary, name, dataType, shape, binarySize));
+        }
+
         if (!hasData)
         {
             throw InferenceException.Invalid($"{label} has no 'data'");
@@ -191,6 +238,35 @@ public static class V2JsonCodec
 
         var bytes = JsonElementCodec.ReadData(ref data, dataType, count, name, buffers);
         return new Tensor(name, dataType, ImmutableArray.Create(shape), bytes);
+    }
+
+    /// <summary>Reads an input's parameters object for <c>binary_data_size</c> (-1 when absent); other parameters are skipped.</summary>
+    private static long ReadBinaryDataSize(ref Utf8JsonReader reader, string label)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw InferenceException.Invalid($"{label}: 'parameters' must be an object");
+        }
+
+        var size = -1L;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("binary_data_size"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out size) || size < 0)
+                {
+                    throw InferenceException.Invalid($"{label}: parameter '{BinaryTensorCodec.BinaryDataSize}' must be a non-negative integer");
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        return size;
     }
 
     private static long[] ReadShape(ref Utf8JsonReader reader, string label)
@@ -315,8 +391,16 @@ public static class V2JsonCodec
     private static readonly JsonEncodedText ShapeProperty = JsonEncodedText.Encode("shape");
     private static readonly JsonEncodedText DataProperty = JsonEncodedText.Encode("data");
 
-    /// <summary>Writes an inference response.</summary>
-    public static void WriteResponse(Utf8JsonWriter writer, InferenceResponse response)
+    private static readonly JsonEncodedText BinaryDataSizeProperty = JsonEncodedText.Encode(BinaryTensorCodec.BinaryDataSize);
+
+    /// <summary>Writes an inference response with every output's data as JSON.</summary>
+    public static void WriteResponse(Utf8JsonWriter writer, InferenceResponse response) => WriteResponse(writer, response, default);
+
+    /// <summary>
+    /// Writes an inference response; the outputs flagged in <paramref name="binary"/> (by position) carry the
+    /// parameter <c>binary_data_size</c> instead of <c>data</c>, their bytes to follow the JSON in output order.
+    /// </summary>
+    public static void WriteResponse(Utf8JsonWriter writer, InferenceResponse response, ReadOnlySpan<bool> binary)
     {
         writer.WriteStartObject();
         writer.WriteString(ModelNameProperty, response.ModelName);
@@ -333,8 +417,10 @@ public static class V2JsonCodec
         }
 
         writer.WriteStartArray(OutputsProperty);
-        foreach (var output in response.Outputs)
+        var outputs = response.Outputs;
+        for (var i = 0; i < outputs.Length; i++)
         {
+            var output = outputs[i];
             writer.WriteStartObject();
             writer.WriteString(NameProperty, output.Name);
             writer.WriteString(DatatypeProperty, output.DataType.ToProtocolName());
@@ -345,9 +431,19 @@ public static class V2JsonCodec
             }
 
             writer.WriteEndArray();
-            writer.WriteStartArray(DataProperty);
-            JsonElementCodec.WriteData(writer, output.DataType, output.Data.Span, output.ElementCount);
-            writer.WriteEndArray();
+            if (i < binary.Length && binary[i])
+            {
+                writer.WriteStartObject(ParametersProperty);
+                writer.WriteNumber(BinaryDataSizeProperty, output.Data.Length);
+                writer.WriteEndObject();
+            }
+            else
+            {
+                writer.WriteStartArray(DataProperty);
+                JsonElementCodec.WriteData(writer, output.DataType, output.Data.Span, output.ElementCount);
+                writer.WriteEndArray();
+            }
+
             writer.WriteEndObject();
         }
 

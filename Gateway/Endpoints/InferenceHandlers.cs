@@ -89,16 +89,13 @@ public sealed partial class InferenceHandlers(
 
     /// <summary><c>GET /v2/models</c> and <c>GET /v1/models</c>: the served model names.</summary>
     public Task ListModelsAsync(HttpContext context) =>
-        HttpIo.WriteJsonAsync(context.Response, 200, router.Routes, static (w, routes) =>
+        HttpIo.WriteJsonAsync(context.Response, 200, router.Routes.Where(r => r.Grain is not null).Select(r => r.Name).Distinct().ToList(), static (w, names) =>
         {
             w.WriteStartObject();
             w.WriteStartArray("models");
-            foreach (var route in routes)
+            foreach (var name in names)
             {
-                if (route.Grain is not null)
-                {
-                    w.WriteStringValue(route.Name);
-                }
+                w.WriteStringValue(name);
             }
 
             w.WriteEndArray();
@@ -110,12 +107,13 @@ public sealed partial class InferenceHandlers(
     {
         var route = Route(context);
         var metadata = await router.GetMetadataAsync(route);
-        await HttpIo.WriteJsonAsync(context.Response, 200, metadata, static (w, m) =>
+        await HttpIo.WriteJsonAsync(context.Response, 200, (metadata, route), static (w, s) =>
         {
+            var m = s.metadata;
             w.WriteStartObject();
             w.WriteString("name", m.Name);
             w.WriteStartArray("versions");
-            foreach (var v in m.Versions)
+            foreach (var v in s.route.AllVersions)
             {
                 w.WriteStringValue(v);
             }
@@ -261,17 +259,41 @@ public sealed partial class InferenceHandlers(
     /// <summary><c>GET /v2/models/{model}[/versions/{version}]/config</c>: Triton's model configuration shape.</summary>
     public Task ModelConfigAsync(HttpContext context) => GuardAsync(context, async () =>
     {
-        var config = await router.GetConfigurationAsync(Route(context));
-        await HttpIo.WriteJsonAsync(context.Response, 200, config, static (w, c) =>
+        var route = Route(context);
+        var config = await router.GetConfigurationAsync(route);
+        await HttpIo.WriteJsonAsync(context.Response, 200, (config, route.Entry.VersionPolicy), static (w, s) =>
         {
+            var c = s.config;
             w.WriteStartObject();
             w.WriteString("name", c.Name);
             w.WriteString("platform", c.Platform);
             w.WriteString("backend", c.Backend);
             w.WriteStartObject("version_policy");
-            w.WriteStartObject("latest");
-            w.WriteNumber("num_versions", 1);
-            w.WriteEndObject();
+            var policy = s.VersionPolicy;
+            if (policy == "all")
+            {
+                w.WriteStartObject("all");
+                w.WriteEndObject();
+            }
+            else if (policy.StartsWith("specific:", StringComparison.Ordinal))
+            {
+                w.WriteStartObject("specific");
+                w.WriteStartArray("versions");
+                foreach (var v in policy[9..].Split(','))
+                {
+                    w.WriteNumberValue(long.Parse(v, System.Globalization.CultureInfo.InvariantCulture));
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            else
+            {
+                w.WriteStartObject("latest");
+                w.WriteNumber("num_versions", int.Parse(policy.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+            }
+
             w.WriteEndObject();
             w.WriteNumber("max_batch_size", c.MaxBatchSize);
             WriteConfigTensors(w, "input", c.Inputs);
@@ -370,16 +392,34 @@ public sealed partial class InferenceHandlers(
         w.WriteEndObject();
     }
 
-    /// <summary><c>POST /v2/models/{model}[/versions/{version}]/infer</c> with a JSON body.</summary>
+    /// <summary>
+    /// <c>POST /v2/models/{model}[/versions/{version}]/infer</c>: a JSON body, or a JSON header followed by binary
+    /// tensor data (<c>Inference-Header-Content-Length</c>), optionally gzip- or deflate-compressed. The answer is
+    /// JSON unless outputs were asked for in binary, and compressed when the request's Accept-Encoding allows.
+    /// </summary>
     public Task InferV2Async(HttpContext context) => RunInferenceAsync(context, static async (handlers, context, buffers) =>
     {
         var route = handlers.Route(context);
         handlers.Router.EnsureAvailable(route);
+        var headers = context.Request.Headers;
         var body = await HttpIo.ReadBodyAsync(context.Request, handlers.Options.MaxRequestBodyBytes, buffers);
-        var request = V2JsonCodec.DecodeRequest(body.Span, buffers);
+        var headerLength = BinaryTensorCodec.ParseHeaderLength(ReadHeader(headers, BinaryTensorCodec.HeaderLengthHeader), body.Length);
+        var request = V2JsonCodec.DecodeRequest(body, headerLength, buffers);
+        var binary = BinaryOutputs.For(request);
+        var coding = HttpCompression.ChooseResponseCoding(headers.AcceptEncoding);
         var response = await handlers.Router.InferAsync(route, request);
-        await HttpIo.WriteJsonAsync(context.Response, 200, response, V2JsonCodec.WriteResponse);
+        if (!binary.Any && coding == ContentCoding.Identity)
+        {
+            await HttpIo.WriteJsonAsync(context.Response, 200, response, V2JsonCodec.WriteResponse);
+        }
+        else
+        {
+            await HttpIo.WriteInferResponseAsync(context.Response, response, binary.Mask(response), coding);
+        }
     });
+
+    private static string? ReadHeader(IHeaderDictionary headers, string name) =>
+        headers.TryGetValue(name, out var value) && value.Count > 0 ? value.ToString() : null;
 
     /// <summary><c>POST /v1/models/{model}:predict</c>.</summary>
     public Task PredictV1Async(HttpContext context) => RunInferenceAsync(context, static async (handlers, context, buffers) =>

@@ -3,9 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# Tools the tests call (curl for the README example). Installed only when missing.
+# Debian packages the tests call, installed only when missing: curl (README examples; raw gRPC frames over h2c),
+# and for the Python interop client Debian's python3-grpcio and python3-protobuf (for Debian's /usr/bin/python3)
+# with protoc and its gRPC Python plugin, which generate the client's stubs from Contracts/Protos at test time.
 need=()
-command -v curl >/dev/null 2>&1 || need+=(curl)
+for package in curl python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q ' installed$' || need+=("$package")
+done
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi

@@ -122,6 +122,53 @@ public sealed class FuzzTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Rest_binary_mutants_get_4xx_never_5xx()
+    {
+        var random = new Random(Seed);
+        var count = 0;
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < Budget)
+        {
+            var bytesModel = random.Next(2) == 0;
+            var payload = bytesModel ? new byte[] { 1, 0, 0, 0, (byte)'a', 2, 0, 0, 0, (byte)'b', (byte)'c' } : new byte[8];
+            var declared = payload.Length;
+            var shape = "[1,2]";
+            for (var r = 1 + random.Next(3); r > 0; r--)
+            {
+                switch (random.Next(5))
+                {
+                    case 0: declared = new[] { -1, 0, declared - 1, declared + 1, int.MaxValue }[random.Next(5)]; break;
+                    case 1: payload = payload[..random.Next(payload.Length + 1)]; break;
+                    case 2: payload = [.. payload, .. new byte[random.Next(1, 5)]]; break;
+                    case 3: if (payload.Length > 0) { payload[random.Next(payload.Length)] = (byte)random.Next(256); } break;
+                    default: shape = new[] { "[2,2]", "[1]", "[0,2]", "[1,-2]", "[4294967296,2]" }[random.Next(5)]; break;
+                }
+            }
+
+            var header = Encoding.UTF8.GetBytes(
+                $$$"""{"inputs":[{"name":"input","shape":{{{shape}}},"datatype":"{{{(bytesModel ? "BYTES" : "FP32")}}}","parameters":{"binary_data_size":{{{declared}}}}}]}""");
+            var headerLength = random.Next(6) switch
+            {
+                0 => header.Length + 1 + random.Next(100),
+                1 => header.Length - 1 - random.Next(Math.Min(10, header.Length - 1)),
+                2 => -1,
+                _ => header.Length,
+            };
+            using var content = new ByteArrayContent([.. header, .. payload]);
+            content.Headers.Add("Inference-Header-Content-Length", headerLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var path = bytesModel ? "/v2/models/identity-bytes/infer" : "/v2/models/double/infer";
+            using var response = await server.Http.PostAsync(path, content).WaitAsync(TimeSpan.FromSeconds(30));
+            var status = (int)response.StatusCode;
+            Assert.True(status is >= 200 and < 500,
+                $"binary mutant {count} got {status} (header length {headerLength} of {header.Length}, payload {payload.Length}): {Encoding.UTF8.GetString(header)}\n{await response.Content.ReadAsStringAsync()}");
+            count++;
+        }
+
+        Assert.True(count > 50, $"only {count} mutants ran in the budget");
+        Assert.Equal(200, (await server.PostJsonAsync(Paths[0], Seeds[0])).Status);
+    }
+
+    [Fact]
     public async Task Grpc_mutants_get_invalid_argument_or_not_found_never_internal()
     {
         using var channel = GrpcChannel.ForAddress(server.GrpcAddress);

@@ -1,3 +1,5 @@
+using Orleans.KServe.ModelTools.Onnx;
+
 namespace Orleans.KServe.ModelTools;
 
 /// <summary>The models served by the samples (<c>generate samples</c>).</summary>
@@ -6,6 +8,22 @@ public static class SampleModels
     public const string DoubleFolder = "double";
     public const string MlpFolder = "mlp";
     public const string ResNet18Folder = "resnet18";
+    public const string UppercaseFolder = "uppercase";
+
+    /// <summary>
+    /// A string model: <c>upper = StringNormalizer(text, UPPER)</c>, BYTES [n] to BYTES [n] (ONNX StringNormalizer
+    /// takes one-dimensional input).
+    /// </summary>
+    public static OnnxModel BuildUppercase()
+    {
+        var model = new OnnxModel("uppercase");
+        var graph = model.Graph;
+        graph.AddInput("text", OnnxDataType.String, "n");
+        // ONNX Runtime builds the locale "<locale>.UTF-8"; C.UTF-8 exists on every glibc system, en_US.UTF-8 not always.
+        graph.Apply("StringNormalizer", "upper", ["text"], OnnxAttribute.String("case_change_action", "UPPER"), OnnxAttribute.String("locale", "C"));
+        graph.AddOutput("upper", OnnxDataType.String, "n");
+        return model;
+    }
 
     /// <summary>
     /// Writes <c>double</c>, <c>mlp</c> and <c>resnet18</c> under <paramref name="outputDirectory"/>.
@@ -27,6 +45,18 @@ public static class SampleModels
         var mlpPath = Path.Combine(outputDirectory, MlpFolder, "model.onnx");
         MlpModel.Build().Save(mlpPath);
         log?.WriteLine($"wrote {mlpPath}");
+
+        // One identity model per datatype, in Triton's <version>/model.onnx layout, and a string model.
+        foreach (var datatype in TestModels.IdentityDatatypes)
+        {
+            var identityPath = Path.Combine(outputDirectory, datatype.FolderName, "1", "model.onnx");
+            TestModels.BuildIdentity(datatype.ElementType).Save(identityPath);
+            log?.WriteLine($"wrote {identityPath}");
+        }
+
+        var uppercasePath = Path.Combine(outputDirectory, UppercaseFolder, "model.onnx");
+        BuildUppercase().Save(uppercasePath);
+        log?.WriteLine($"wrote {uppercasePath}");
 
         var resNetPath = Path.Combine(outputDirectory, ResNet18Folder, "model.onnx");
         var result = ResNet18Model.Generate(source, resNetPath);

@@ -37,6 +37,9 @@ public sealed record ModelRuntimeSettings
     /// <summary>Threads one execution may use inside the runtime (ONNX Runtime intra-op threads); 0 = derive from the cores.</summary>
     [Id(0)] public int IntraOpThreads { get; init; }
 
+    /// <summary>Dynamic batching; null = requests run one by one.</summary>
+    [Id(2)] public BatchingSettings? Batching { get; init; }
+
     /// <summary>Extra runtime-specific settings, by annotation name.</summary>
     [Id(1)] public ImmutableDictionary<string, string> Extra { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -46,6 +49,7 @@ public sealed record ModelRuntimeSettings
     /// <summary>Value equality including the contents of <see cref="Extra"/>.</summary>
     public bool SameAs(ModelRuntimeSettings other) =>
         IntraOpThreads == other.IntraOpThreads
+        && (Batching is null ? other.Batching is null : Batching.SameAs(other.Batching))
         && Extra.Count == other.Extra.Count
         && Extra.All(pair => other.Extra.TryGetValue(pair.Key, out var value) && value == pair.Value);
 }

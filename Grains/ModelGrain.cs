@@ -88,7 +88,8 @@ public sealed partial class ModelGrain(
     }
 
     /// <inheritdoc />
-    public ValueTask<InferenceResponse> InferAsync(InferenceRequest request) => Replica.InferAsync(request);
+    public ValueTask<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default) =>
+        Replica.InferAsync(request, cancellationToken);
 
     /// <inheritdoc />
     public ValueTask<ModelMetadata> GetMetadataAsync() => new(Replica.GetMetadata());

@@ -12,7 +12,7 @@ public interface IModelGrain : IGrainWithStringKey
 {
     /// <summary>Runs one inference. Fails with <see cref="InferenceException"/> naming what is wrong.</summary>
     [Alias("infer")]
-    ValueTask<InferenceResponse> InferAsync(InferenceRequest request);
+    ValueTask<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>The model's inputs and outputs; fails with 503 while loading.</summary>
     [Alias("metadata")]

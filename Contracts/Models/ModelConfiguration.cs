@@ -16,4 +16,11 @@ public sealed record ModelConfiguration(
     [property: Id(4)] ImmutableArray<TensorMetadata> Inputs,
     [property: Id(5)] ImmutableArray<TensorMetadata> Outputs,
     [property: Id(6)] int InstanceCount,
-    [property: Id(7)] ImmutableArray<string> Versions);
+    [property: Id(7)] ImmutableArray<string> Versions)
+{
+    /// <summary>The dynamic batching in effect; null when requests run one by one.</summary>
+    [Id(8)] public BatchingSettings? Batching { get; init; }
+
+    /// <summary>Why a model asked to batch does not (its batch dimension is fixed), when that is the case.</summary>
+    [Id(9)] public string? BatchingNote { get; init; }
+}

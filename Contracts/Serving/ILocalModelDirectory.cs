@@ -17,7 +17,7 @@ public interface ILocalModelEndpoint
     bool IsLoaded { get; }
 
     /// <summary>Runs one inference exactly as <c>IModelGrain.InferAsync</c> would.</summary>
-    ValueTask<InferenceResponse> InferAsync(InferenceRequest request);
+    ValueTask<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default);
 
     /// <summary>The metadata; throws 503 until loaded.</summary>
     ModelMetadata GetMetadata();

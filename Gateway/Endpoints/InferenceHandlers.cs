@@ -305,6 +305,34 @@ public sealed partial class InferenceHandlers(
             w.WriteNumber("count", c.InstanceCount);
             w.WriteEndObject();
             w.WriteEndArray();
+            if (c.Batching is { } b)
+            {
+                w.WriteStartObject("dynamic_batching");
+                w.WriteStartArray("preferred_batch_size");
+                foreach (var size in b.PreferredBatchSizes)
+                {
+                    w.WriteNumberValue(size);
+                }
+
+                w.WriteEndArray();
+                w.WriteNumber("max_queue_delay_microseconds", b.MaxQueueDelayMicroseconds);
+                w.WriteBoolean("preserve_ordering", b.PreserveOrdering);
+                w.WriteNumber("priority_levels", b.PriorityLevels);
+                w.WriteNumber("default_priority_level", b.DefaultPriorityLevel);
+                w.WriteStartObject("default_queue_policy");
+                w.WriteString("timeout_action", "REJECT");
+                w.WriteNumber("default_timeout_microseconds", b.DefaultQueueTimeoutMicroseconds);
+                w.WriteBoolean("allow_timeout_override", b.AllowTimeoutOverride);
+                w.WriteNumber("max_queue_size", b.MaxQueueSize);
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+
+            if (c.BatchingNote is { } note)
+            {
+                w.WriteString("batching_note", note);
+            }
+
             w.WriteEndObject();
         });
     });
@@ -407,7 +435,7 @@ public sealed partial class InferenceHandlers(
         var request = V2JsonCodec.DecodeRequest(body, headerLength, buffers);
         var binary = BinaryOutputs.For(request);
         var coding = HttpCompression.ChooseResponseCoding(headers.AcceptEncoding);
-        var response = await handlers.Router.InferAsync(route, request);
+        var response = await handlers.Router.InferAsync(route, request, context.RequestAborted);
         if (!binary.Any && coding == ContentCoding.Identity)
         {
             await HttpIo.WriteJsonAsync(context.Response, 200, response, V2JsonCodec.WriteResponse);
@@ -430,7 +458,7 @@ public sealed partial class InferenceHandlers(
         var metadata = await handlers.Router.GetMetadataAsync(route);
         var request = V1JsonCodec.DecodeRequest(body.Span, metadata, buffers);
         var rows = request.Inputs[0].Shape.Length > 0 ? request.Inputs[0].Shape[0] : 1;
-        var response = await handlers.Router.InferAsync(route, request);
+        var response = await handlers.Router.InferAsync(route, request, context.RequestAborted);
         await HttpIo.WriteJsonAsync(context.Response, 200, (response, rows), static (w, s) => V1JsonCodec.WriteResponse(w, s.response, s.rows));
     });
 

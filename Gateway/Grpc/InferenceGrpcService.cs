@@ -70,9 +70,9 @@ public sealed partial class InferenceGrpcService(
     }
 
     /// <inheritdoc />
-    public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) => Guard(() => InferAsync(request));
+    public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) => Guard(() => InferAsync(request, context.CancellationToken));
 
-    private async Task<ModelInferResponse> InferAsync(ModelInferRequest request)
+    private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, CancellationToken cancellationToken)
     {
         using var ticket = admission.Enter();
         var route = router.Get(request.ModelName, Version(request.ModelVersion));
@@ -82,7 +82,7 @@ public sealed partial class InferenceGrpcService(
         try
         {
             var decoded = GrpcTensorCodec.DecodeRequest(request, buffers);
-            var response = await router.InferAsync(route, decoded);
+            var response = await router.InferAsync(route, decoded, cancellationToken);
             release = true;
             return GrpcTensorCodec.EncodeResponse(response, raw: request.RawInputContents.Count > 0);
         }
@@ -115,7 +115,7 @@ public sealed partial class InferenceGrpcService(
             ModelStreamInferResponse answer;
             try
             {
-                answer = new ModelStreamInferResponse { InferResponse = await InferAsync(request) };
+                answer = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context.CancellationToken) };
             }
             catch (Exception e)
             {
@@ -156,6 +156,25 @@ public sealed partial class InferenceGrpcService(
         }
 
         message.InstanceGroup.Add(new ModelInstanceGroup { Name = config.Name, Count = config.InstanceCount, Kind = ModelInstanceGroup.Types.Kind.Cpu });
+        if (config.Batching is { } b)
+        {
+            var batching = new ModelDynamicBatching
+            {
+                MaxQueueDelayMicroseconds = (ulong)b.MaxQueueDelayMicroseconds,
+                PreserveOrdering = b.PreserveOrdering,
+                PriorityLevels = (ulong)b.PriorityLevels,
+                DefaultPriorityLevel = (ulong)b.DefaultPriorityLevel,
+                DefaultQueuePolicy = new ModelQueuePolicy
+                {
+                    TimeoutAction = ModelQueuePolicy.Types.TimeoutAction.Reject,
+                    DefaultTimeoutMicroseconds = (ulong)b.DefaultQueueTimeoutMicroseconds,
+                    AllowTimeoutOverride = b.AllowTimeoutOverride,
+                    MaxQueueSize = (uint)b.MaxQueueSize,
+                },
+            };
+            batching.PreferredBatchSize.Add(b.PreferredBatchSizes);
+            message.DynamicBatching = batching;
+        }
         return new ModelConfigResponse { Config = message };
     });
 

@@ -143,14 +143,14 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
     }
 
     /// <summary>Runs an inference on the route's replica.</summary>
-    public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request)
+    public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request, CancellationToken cancellationToken = default)
     {
         if (TryLocal(route, out var local))
         {
-            return local.InferAsync(request);
+            return local.InferAsync(request, cancellationToken);
         }
 
-        return Servable(route).InferAsync(request);
+        return Servable(route).InferAsync(request, cancellationToken);
     }
 
     /// <summary>The route's metadata, cached after the first answer.</summary>

@@ -126,6 +126,25 @@ public sealed class BatchPolicy<T>
         return true;
     }
 
+    /// <summary>Removes and returns every waiting request.</summary>
+    public List<QueuedRequest<T>> TakeAll()
+    {
+        var all = new List<QueuedRequest<T>>(Count);
+        foreach (var level in _levels)
+        {
+            all.AddRange(level);
+            foreach (var item in level)
+            {
+                item.Node = null;
+            }
+
+            level.Clear();
+        }
+
+        Count = 0;
+        return all;
+    }
+
     /// <summary>Removes and returns the requests whose queue timeout has passed.</summary>
     public List<QueuedRequest<T>> TakeExpired()
     {

@@ -4,6 +4,7 @@ using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
 using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Contracts.Tensors;
+using Orleans.KServe.Grains.Batching;
 using Orleans.KServe.Grains.Runtime;
 using Orleans.KServe.Grains.Telemetry;
 
@@ -26,6 +27,9 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     private bool _batchedFirstDimension;
     private volatile ModelStatus _status = new(ModelState.Pending);
     private readonly ModelStatisticsRecorder _statistics = new();
+    private ModelBatcher? _batcher;
+    private SemaphoreSlim? _instances;
+    private string? _batchingNote;
     private int _inFlight;
     private long _averageTicks = long.MaxValue;
 
@@ -64,6 +68,32 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         _metadata = new ModelMetadata(Spec.Name, [Spec.Version], runtime.Platform, runtime.Inputs, runtime.Outputs);
         _allOutputs = runtime.Outputs.Select(o => o.Name).ToImmutableArray();
         _batchedFirstDimension = runtime.Inputs.Length > 0 && runtime.Inputs[0].Shape.Length > 0 && runtime.Inputs[0].Shape[0] < 0;
+        var batching = Spec.Settings.Batching;
+        var instances = batching?.InstanceCount > 0 ? batching.InstanceCount : _executor.Options.EffectiveThreads;
+        if (batching is { Enabled: true })
+        {
+            var dynamic = runtime.Inputs.Concat(runtime.Outputs).All(t => t.Shape.Length > 0 && t.Shape[0] < 0);
+            if (dynamic)
+            {
+                _batcher = new ModelBatcher(
+                    Spec.Name, Spec.Version, batching, instances, _executor, TimeProvider.System, ExecuteBatch,
+                    ticks =>
+                    {
+                        _statistics.RecordQueue(ticks);
+                        _metrics.RecordQueue(Spec.Name, Spec.Version, TimeSpan.FromSeconds(ticks / (double)Stopwatch.Frequency));
+                    },
+                    RecordBatchExecution);
+            }
+            else
+            {
+                _batchingNote = "batching is off: the model's batch dimension (the first of every input and output) is not variable";
+            }
+        }
+        else if (batching?.InstanceCount > 0)
+        {
+            _instances = new SemaphoreSlim(batching.InstanceCount, batching.InstanceCount);
+        }
+
         _status = new ModelStatus(ModelState.Loaded, null, DateTimeOffset.UtcNow, loadDuration);
     }
 
@@ -78,7 +108,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     }
 
     /// <summary>Runs one request. Short executions run inline; longer ones on the bounded executor.</summary>
-    public ValueTask<InferenceResponse> InferAsync(InferenceRequest request)
+    public ValueTask<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _inFlight);
@@ -86,6 +116,16 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         {
             EnsureLoaded();
             var outputs = InputValidator.Validate(request, _metadata!, _allOutputs);
+            if (_batcher is { } batcher)
+            {
+                return new ValueTask<InferenceResponse>(RunBatchedAsync(batcher, request, outputs, started, cancellationToken));
+            }
+
+            if (_instances is not null)
+            {
+                return new ValueTask<InferenceResponse>(RunOnExecutorAsync(request, outputs, started));
+            }
+
             if (Volatile.Read(ref _averageTicks) <= _inlineThresholdTicks)
             {
                 var response = Execute(new Call(this, request, outputs, started));
@@ -105,9 +145,38 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     private async Task<InferenceResponse> RunOnExecutorAsync(InferenceRequest request, ImmutableArray<string> outputs, long started)
     {
         var success = false;
+        var instances = _instances;
         try
         {
-            var response = await _executor.RunAsync(static call => call.Replica.Execute(call), new Call(this, request, outputs, started)).ConfigureAwait(false);
+            if (instances is not null)
+            {
+                await instances.WaitAsync().ConfigureAwait(false);
+            }
+
+            try
+            {
+                var response = await _executor.RunAsync(static call => call.Replica.Execute(call), new Call(this, request, outputs, started)).ConfigureAwait(false);
+                success = true;
+                return response;
+            }
+            finally
+            {
+                instances?.Release();
+            }
+        }
+        finally
+        {
+            Complete(request, started, success);
+        }
+    }
+
+    private async Task<InferenceResponse> RunBatchedAsync(
+        ModelBatcher batcher, InferenceRequest request, ImmutableArray<string> outputs, long started, CancellationToken cancellationToken)
+    {
+        var success = false;
+        try
+        {
+            var response = await batcher.EnqueueAsync(request, outputs, cancellationToken).ConfigureAwait(false);
             success = true;
             return response;
         }
@@ -116,6 +185,29 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
             Complete(request, started, success);
         }
     }
+
+    private RuntimeResult ExecuteBatch(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputs)
+    {
+        var runtime = _runtime ?? throw InferenceException.Unavailable($"model '{Spec.Name}' is not loaded");
+        try
+        {
+            return runtime.Execute(inputs, outputs);
+        }
+        catch (Exception e) when (e is not InferenceException)
+        {
+            throw new InferenceException(InferenceErrorKind.Internal, $"model '{Spec.Name}' failed: {e.Message}");
+        }
+    }
+
+    private void RecordBatchExecution(long rows, RuntimeResult result)
+    {
+        _statistics.RecordExecution(rows, result.InputTicks, result.InferTicks, result.OutputTicks);
+        _metrics.RecordExecution(Spec.Name, Spec.Version, TimeSpan.FromSeconds((result.InputTicks + result.InferTicks + result.OutputTicks) / (double)Stopwatch.Frequency));
+        _metrics.RecordBatch(Spec.Name, rows);
+    }
+
+    /// <summary>Requests waiting in the batcher's queue (0 when the model does not batch).</summary>
+    public int QueueLength => _batcher?.QueueLength ?? 0;
 
     private InferenceResponse Execute(Call call)
     {
@@ -135,7 +227,10 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         var elapsed = Stopwatch.GetTimestamp() - started;
         UpdateAverage(elapsed);
         _metrics.RecordExecution(Spec.Name, Spec.Version, Stopwatch.GetElapsedTime(started));
-        _statistics.RecordExecution(Rows(call.Request), started - call.Started, result.InputTicks, result.InferTicks, result.OutputTicks);
+        _metrics.RecordQueue(Spec.Name, Spec.Version, Stopwatch.GetElapsedTime(call.Started, started));
+        _metrics.RecordBatch(Spec.Name, Rows(call.Request));
+        _statistics.RecordQueue(started - call.Started);
+        _statistics.RecordExecution(Rows(call.Request), result.InputTicks, result.InferTicks, result.OutputTicks);
         return new InferenceResponse(Spec.Name, Spec.Version, call.Request.Id, result.Outputs);
     }
 
@@ -143,8 +238,19 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     public ModelConfiguration GetConfiguration()
     {
         var metadata = GetMetadata();
+        var batching = _batcher is null ? null : Spec.Settings.Batching;
+        var instances = Spec.Settings.Batching?.InstanceCount > 0 ? Spec.Settings.Batching.InstanceCount : _executor.Options.EffectiveThreads;
+
+        // Triton's convention: with max_batch_size > 0 the dims leave out the batch dimension.
+        ImmutableArray<TensorMetadata> Dims(ImmutableArray<TensorMetadata> tensors) =>
+            batching is null ? tensors : tensors.Select(t => t with { Shape = t.Shape.RemoveAt(0) }).ToImmutableArray();
         return new ModelConfiguration(
-            Spec.Name, metadata.Platform, metadata.Platform.StartsWith("onnxruntime", StringComparison.Ordinal) ? "onnxruntime" : Spec.Runtime, 0, metadata.Inputs, metadata.Outputs, _executor.Options.EffectiveThreads, metadata.Versions);
+            Spec.Name, metadata.Platform, metadata.Platform.StartsWith("onnxruntime", StringComparison.Ordinal) ? "onnxruntime" : Spec.Runtime,
+            batching?.MaxBatchSize ?? 0, Dims(metadata.Inputs), Dims(metadata.Outputs), instances, metadata.Versions)
+        {
+            Batching = batching,
+            BatchingNote = _batchingNote,
+        };
     }
 
     /// <summary>The replica's statistics (Triton's statistics extension).</summary>
@@ -199,6 +305,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     public async Task UnloadAsync(TimeSpan drain)
     {
         _status = new ModelStatus(ModelState.Unloaded);
+        _batcher?.Dispose();
         var deadline = Stopwatch.GetTimestamp() + (long)(drain.TotalSeconds * Stopwatch.Frequency);
         while (InFlight > 0 && Stopwatch.GetTimestamp() < deadline)
         {

@@ -30,11 +30,13 @@ public sealed class ModelStatisticsRecorder
     /// <summary>Records a request that failed after <paramref name="totalTicks"/>.</summary>
     public void RecordFailure(long totalTicks) => _fail.Add(totalTicks);
 
-    /// <summary>Records one execution of batch size <paramref name="batchSize"/>: its wait and its three phases, in Stopwatch ticks.</summary>
-    public void RecordExecution(long batchSize, long queueTicks, long inputTicks, long inferTicks, long outputTicks)
+    /// <summary>Records how long one request waited before its execution began, in Stopwatch ticks.</summary>
+    public void RecordQueue(long queueTicks) => _queue.Add(queueTicks);
+
+    /// <summary>Records one execution of batch size <paramref name="batchSize"/>: its three phases, in Stopwatch ticks.</summary>
+    public void RecordExecution(long batchSize, long inputTicks, long inferTicks, long outputTicks)
     {
         Interlocked.Increment(ref _executions);
-        _queue.Add(queueTicks);
         _input.Add(inputTicks);
         _infer.Add(inferTicks);
         _output.Add(outputTicks);

@@ -19,6 +19,8 @@ public sealed class InferenceMetrics : IDisposable
     private readonly Counter<long> _inferenceCount;
     private readonly Counter<long> _execCount;
     private readonly Counter<double> _computeInferMicros;
+    private readonly Counter<double> _queueMicros;
+    private readonly Histogram<long> _batchSize;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
     public InferenceMetrics(IMeterFactory meterFactory)
@@ -35,6 +37,10 @@ public sealed class InferenceMetrics : IDisposable
         _inferenceCount = _meter.CreateCounter<long>("nv_inference_count", description: "Inferences performed; a request of batch N counts N (Triton).");
         _execCount = _meter.CreateCounter<long>("nv_inference_exec_count", description: "Model executions; batching makes this smaller than the inference count (Triton).");
         _computeInferMicros = _meter.CreateCounter<double>("nv_inference_compute_infer_duration_us", description: "Cumulative time executing the model, in microseconds (Triton).");
+        _queueMicros = _meter.CreateCounter<double>("nv_inference_queue_duration_us", description: "Cumulative time requests waited before their execution, in microseconds (Triton).");
+        _batchSize = _meter.CreateHistogram<long>(
+            "kserve_batch_size", description: "Rows per model execution (batch size).",
+            advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
     }
 
     /// <summary>Records one request's outcome.</summary>
@@ -62,6 +68,13 @@ public sealed class InferenceMetrics : IDisposable
         _execCount.Add(1, modelTag, versionTag);
         _computeInferMicros.Add(compute.TotalMicroseconds, modelTag, versionTag);
     }
+
+    /// <summary>Records how long one request waited before its execution.</summary>
+    public void RecordQueue(string model, string version, TimeSpan waited) =>
+        _queueMicros.Add(waited.TotalMicroseconds, new("model", model), new("version", version));
+
+    /// <summary>Records the rows of one execution.</summary>
+    public void RecordBatch(string model, long rows) => _batchSize.Record(rows, new KeyValuePair<string, object?>("model_name", model));
 
     /// <summary>Elapsed time since a <see cref="Stopwatch.GetTimestamp"/> value.</summary>
     public static TimeSpan Since(long timestamp) => Stopwatch.GetElapsedTime(timestamp);

@@ -74,6 +74,14 @@ public static class InferenceServiceReconciler
             return Fail("InvalidSpec", settingsError!);
         }
 
+        var batching = BatchingReader.Read(predictor, meta.Annotations, BatchingReader.RuntimeDefaults, out var batchingErrors);
+        if (batchingErrors.Count > 0)
+        {
+            return Fail("InvalidSpec", string.Join("; ", batchingErrors));
+        }
+
+        settings = settings with { Batching = batching };
+
         if (!VersionPolicy.TryParse(meta.Annotations.GetValueOrDefault(VersionPolicyAnnotation), out var policy, out var policyError))
         {
             return Fail("InvalidSpec", $"annotation {VersionPolicyAnnotation}: {policyError}");

@@ -32,5 +32,5 @@ public sealed class OnnxRuntimeFactory(IOptions<InferenceExecutorOptions> execut
     public static int IntraOpThreads(ModelRuntimeSettings settings, InferenceExecutorOptions executor) =>
         settings.IntraOpThreads > 0
             ? settings.IntraOpThreads
-            : Math.Max(1, Environment.ProcessorCount / Math.Max(1, executor.EffectiveThreads));
+            : Math.Max(1, Environment.ProcessorCount / Math.Max(1, Math.Min(executor.EffectiveThreads, settings.Batching?.InstanceCount > 0 ? settings.Batching.InstanceCount : int.MaxValue)));
 }

@@ -1,0 +1,88 @@
+using System.Collections.Immutable;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.KServe.Contracts.Inference;
+using Orleans.KServe.Contracts.Models;
+using Orleans.KServe.Contracts.Tensors;
+using Orleans.KServe.Grains.Batching;
+using Orleans.KServe.Grains.Execution;
+using Orleans.KServe.Grains.Runtime;
+
+namespace Orleans.KServe.Grains.Tests;
+
+public sealed class ModelBatcherTests : IDisposable
+{
+    private readonly InferenceExecutor _executor = new(Options.Create(new InferenceExecutorOptions { Threads = 2 }));
+    private readonly FakeTimeProvider _time = new();
+    private readonly ManualResetEventSlim[] _gates = [new(false), new(false)];
+    private int _executions;
+
+    public void Dispose()
+    {
+        foreach (var gate in _gates)
+        {
+            gate.Set();
+        }
+
+        _executor.Dispose();
+    }
+
+    private static InferenceRequest Request(string id, float value) =>
+        new(id, [new Tensor("input", TensorDataType.FP32, [1, 1], MemoryMarshal.AsBytes(new[] { value }.AsSpan()).ToArray())], []);
+
+    // Identity over FP32 [rows, 1]; the request with value v waits on gate v - 1.
+    private RuntimeResult Execute(ImmutableArray<Tensor> inputs, ImmutableArray<string> outputs)
+    {
+        Interlocked.Increment(ref _executions);
+        var value = (int)MemoryMarshal.Cast<byte, float>(inputs[0].Data.Span)[0];
+        _gates[value - 1].Wait(TimeSpan.FromSeconds(30));
+        return new RuntimeResult([new Tensor("output", TensorDataType.FP32, inputs[0].Shape, inputs[0].Data.ToArray())], 0, 0, 0);
+    }
+
+    private ModelBatcher Batcher(bool preserveOrdering) => new(
+        "m", "1", new BatchingSettings { MaxBatchSize = 1, MaxQueueDelayMicroseconds = 0, PreserveOrdering = preserveOrdering },
+        instances: 2, _executor, _time, Execute, _ => { }, (_, _) => { });
+
+    [Fact]
+    public async Task With_preserve_ordering_a_later_batch_that_finishes_first_waits_for_the_earlier_one()
+    {
+        using var batcher = Batcher(preserveOrdering: true);
+        var first = batcher.EnqueueAsync(Request("1", 1), ["output"], default);
+        var second = batcher.EnqueueAsync(Request("2", 2), ["output"], default);
+        await ClusterFixture.WaitUntilAsync(() => Volatile.Read(ref _executions) == 2, "both batches to run");
+
+        _gates[1].Set();
+        await Task.Delay(50);
+        Assert.False(second.IsCompleted, "the second answer left before the first");
+
+        _gates[0].Set();
+        Assert.Equal("1", (await first).Id);
+        Assert.Equal("2", (await second).Id);
+    }
+
+    [Fact]
+    public async Task Without_preserve_ordering_answers_leave_as_they_finish()
+    {
+        using var batcher = Batcher(preserveOrdering: false);
+        var first = batcher.EnqueueAsync(Request("1", 1), ["output"], default);
+        var second = batcher.EnqueueAsync(Request("2", 2), ["output"], default);
+        await ClusterFixture.WaitUntilAsync(() => Volatile.Read(ref _executions) == 2, "both batches to run");
+
+        _gates[1].Set();
+        Assert.Equal("2", (await second.WaitAsync(TimeSpan.FromSeconds(30))).Id);
+        Assert.False(first.IsCompleted);
+        _gates[0].Set();
+        Assert.Equal(1f, MemoryMarshal.Cast<byte, float>((await first).Outputs[0].Data.Span)[0]);
+    }
+
+    [Fact]
+    public async Task A_priority_on_a_model_without_levels_is_invalid()
+    {
+        using var batcher = Batcher(preserveOrdering: false);
+        var request = Request("p", 1) with { Parameters = InferParameters.Empty.Add("priority", InferParameter.Of(2L)) };
+        var e = await Assert.ThrowsAsync<InferenceException>(() => batcher.EnqueueAsync(request, ["output"], default));
+        Assert.Equal(InferenceErrorKind.InvalidInput, e.Kind);
+        Assert.Contains("no priority levels", e.Message);
+    }
+}

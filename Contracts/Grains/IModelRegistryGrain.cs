@@ -42,7 +42,7 @@ public interface IModelRegistryGrain : IGrainWithStringKey
 
     /// <summary>Answers when the table's version differs from <paramref name="knownVersion"/>, or after <paramref name="maxWait"/>.</summary>
     [Alias("watch")]
-    Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait);
+    Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait, CancellationToken cancellationToken = default);
 
     /// <summary>The spec of the model replica with grain key <paramref name="modelKey"/>, or null when it is not (or no longer) declared.</summary>
     [Alias("spec")]

@@ -43,7 +43,7 @@ public sealed partial class InferenceGrpcService(
     }
 
     /// <inheritdoc />
-    public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var route = router.Get(request.Name, Version(request.Version));
         var status = await router.GetStatusAsync(route);
@@ -51,7 +51,7 @@ public sealed partial class InferenceGrpcService(
     });
 
     /// <inheritdoc />
-    public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var route = router.Get(request.Name, Version(request.Version));
         var metadata = await router.GetMetadataAsync(route);
@@ -70,7 +70,7 @@ public sealed partial class InferenceGrpcService(
     }
 
     /// <inheritdoc />
-    public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) => Guard(() => InferAsync(request, context.CancellationToken));
+    public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) => Guard(context, () => InferAsync(request, context.CancellationToken));
 
     private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, CancellationToken cancellationToken)
     {
@@ -129,7 +129,7 @@ public sealed partial class InferenceGrpcService(
     }
 
     /// <inheritdoc />
-    public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var route = router.Get(request.Name, Version(request.Version));
         var config = await router.GetConfigurationAsync(route);
@@ -217,7 +217,7 @@ public sealed partial class InferenceGrpcService(
     };
 
     /// <inheritdoc />
-    public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var response = new ModelStatisticsResponse();
         var routes = string.IsNullOrEmpty(request.Name)
@@ -265,7 +265,7 @@ public sealed partial class InferenceGrpcService(
     private static StatisticDuration Duration(Contracts.Models.StatisticDuration d) => new() { Count = (ulong)d.Count, Ns = (ulong)d.Nanoseconds };
 
     /// <inheritdoc />
-    public override Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var response = new RepositoryIndexResponse();
         foreach (var (route, status) in await handlers.IndexAsync())
@@ -288,7 +288,7 @@ public sealed partial class InferenceGrpcService(
     });
 
     /// <inheritdoc />
-    public override Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var name = string.IsNullOrEmpty(request.TritonModelName) ? request.ModelName : request.TritonModelName;
         await Repository.LoadAsync(name, context.CancellationToken);
@@ -296,7 +296,7 @@ public sealed partial class InferenceGrpcService(
     });
 
     /// <inheritdoc />
-    public override Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context) => Guard(async () =>
+    public override Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var name = string.IsNullOrEmpty(request.TritonModelName) ? request.ModelName : request.TritonModelName;
         await Repository.UnloadAsync(name, context.CancellationToken);
@@ -308,7 +308,7 @@ public sealed partial class InferenceGrpcService(
 
     private static string? Version(string version) => string.IsNullOrEmpty(version) ? null : version;
 
-    private async Task<T> Guard<T>(Func<Task<T>> call)
+    private async Task<T> Guard<T>(ServerCallContext context, Func<Task<T>> call)
     {
         try
         {
@@ -317,6 +317,11 @@ public sealed partial class InferenceGrpcService(
         catch (RpcException)
         {
             throw;
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The client cancelled or went away: an expected end, not a server fault.
+            throw new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled by the client"));
         }
         catch (Exception e)
         {

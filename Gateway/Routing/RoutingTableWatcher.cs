@@ -26,7 +26,7 @@ public sealed partial class RoutingTableWatcher(IGrainFactory grains, ModelRoute
         {
             try
             {
-                var table = await registry.WaitForChangeAsync(router.Version, PollWait).WaitAsync(stoppingToken);
+                var table = await registry.WaitForChangeAsync(router.Version, PollWait, stoppingToken).WaitAsync(stoppingToken);
                 if (table.Version != router.Version)
                 {
                     router.Update(table);

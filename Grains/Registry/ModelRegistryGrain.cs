@@ -135,7 +135,7 @@ public sealed class ModelRegistryGrain(
     public ValueTask<RoutingTable> GetTableAsync() => new(state.State.Table);
 
     /// <inheritdoc />
-    public async Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait)
+    public async Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait, CancellationToken cancellationToken = default)
     {
         var table = state.State.Table;
         if (table.Version != knownVersion)
@@ -143,9 +143,10 @@ public sealed class ModelRegistryGrain(
             return table;
         }
 
+        // A watcher that stops (its gateway shuts down) cancels the call, so the wait never holds up deactivation.
         var wait = maxWait < MaxWatch ? maxWait : MaxWatch;
         var signal = _changed.Task;
-        await Task.WhenAny(signal, Task.Delay(wait));
+        await Task.WhenAny(signal, Task.Delay(wait, cancellationToken));
         return state.State.Table;
     }
 

@@ -9,6 +9,36 @@ public sealed class InferRequest
     public string? Id { get; set; }
 
     public List<InferInputTensor>? Inputs { get; set; }
+
+    /// <summary>Outputs asked for; absent or empty means every output.</summary>
+    public List<InferRequestedOutput>? Outputs { get; set; }
+
+    public RequestParameters? Parameters { get; set; }
+}
+
+/// <summary>Request-level parameters: <c>binary_data_output</c> asks for every output in binary.</summary>
+public sealed class RequestParameters
+{
+    public bool? BinaryDataOutput { get; set; }
+}
+
+/// <summary>One requested output.</summary>
+public sealed class InferRequestedOutput
+{
+    public string? Name { get; set; }
+
+    public TensorParameters? Parameters { get; set; }
+}
+
+/// <summary>
+/// Tensor parameters of the binary tensor data extension: <c>binary_data_size</c> on an input (its bytes follow
+/// the JSON header), <c>binary_data</c> on a requested output (answer it in binary).
+/// </summary>
+public sealed class TensorParameters
+{
+    public long? BinaryDataSize { get; set; }
+
+    public bool? BinaryData { get; set; }
 }
 
 /// <summary>One input tensor of an infer request.</summary>
@@ -20,6 +50,8 @@ public sealed class InferInputTensor
 
     public string? Datatype { get; set; }
 
+    public TensorParameters? Parameters { get; set; }
+
     /// <summary>Row-major tensor contents; nested arrays are flattened while parsing.</summary>
     [JsonConverter(typeof(FlatFloatArrayConverter))]
     public float[]? Data { get; set; }
@@ -30,6 +62,15 @@ public sealed record InferResponse(string ModelName, string Id, InferOutputTenso
 
 /// <summary>One output tensor of an infer response.</summary>
 public sealed record InferOutputTensor(string Name, string Datatype, long[] Shape, float[] Data);
+
+/// <summary>The JSON header of an infer response whose outputs follow it in binary.</summary>
+public sealed record BinaryInferResponse(string ModelName, string Id, BinaryOutputTensor[] Outputs);
+
+/// <summary>An output whose <c>binary_data_size</c> bytes follow the JSON header.</summary>
+public sealed record BinaryOutputTensor(string Name, string Datatype, long[] Shape, BinaryOutputParameters Parameters);
+
+/// <summary>The parameters of a binary output.</summary>
+public sealed record BinaryOutputParameters(long BinaryDataSize);
 
 /// <summary>Open Inference Protocol v2 error body.</summary>
 public sealed record ErrorResponse(string Error);
@@ -114,6 +155,7 @@ public sealed class FlatFloatArrayConverter : JsonConverter<float[]>
     PropertyNameCaseInsensitive = false)]
 [JsonSerializable(typeof(InferRequest))]
 [JsonSerializable(typeof(InferResponse))]
+[JsonSerializable(typeof(BinaryInferResponse))]
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(ReadyResponse))]
 [JsonSerializable(typeof(LiveResponse))]

@@ -62,6 +62,11 @@ public static class SiloHost
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+
+            // Tensors of hundreds of KiB per gRPC message: windows wide enough that several streams of one
+            // connection upload at once without waiting on WINDOW_UPDATE round trips.
+            kestrel.Limits.Http2.InitialStreamWindowSize = 4 * 1024 * 1024;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
             endpoints.Http = Listen(kestrel, options.Host, options.HttpPort, HttpProtocols.Http1);
             endpoints.Grpc = Listen(kestrel, options.Host, options.GrpcPort, HttpProtocols.Http2);
         });

@@ -104,8 +104,15 @@ public sealed class ShutdownTests
         {
             await using var slow = await HalfSentRequest.StartAsync(server.BaseAddress);
 
-            // Make sure the request reached the handler before the stop begins.
-            await Task.Delay(200);
+            // The request must be in the handler (admitted, reading its body) before the stop begins.
+            var handlers = server.App.Services.GetRequiredService<Orleans.KServe.Gateway.Endpoints.InferenceHandlers>();
+            var admitted = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (handlers.InFlight == 0 && DateTime.UtcNow < admitted)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.Equal(1, handlers.InFlight);
             var lifetime = server.App.Services.GetRequiredService<IHostApplicationLifetime>();
             var stopping = server.App.StopAsync();
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using Orleans.KServe.Contracts.Inference;
@@ -72,8 +73,9 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         var calls = Enumerable.Range(0, ClusterFixture.ExecutorThreads + 2).Select(i => grain.InferAsync(Floats("input", i)).AsTask()).ToList();
         await ClusterFixture.WaitUntilAsync(() => model.Running == ClusterFixture.ExecutorThreads, "every executor thread to be busy");
 
-        // The extra calls are queued, not running: the executor bounds concurrency whatever the callers do.
-        await Task.Delay(100);
+        // Every call has reached the executor; the extra ones are queued, not running: it bounds concurrency.
+        var executor = ((Orleans.TestingHost.InProcessSiloHandle)fixture.Cluster.Silos[0]).ServiceProvider.GetRequiredService<Execution.InferenceExecutor>();
+        await ClusterFixture.WaitUntilAsync(() => executor.Pending == calls.Count, "every call to reach the executor");
         Assert.Equal(ClusterFixture.ExecutorThreads, model.Running);
         Assert.Equal(ClusterFixture.ExecutorThreads, model.Started);
 

@@ -75,6 +75,37 @@ internal sealed record Expectation(string Model, long[] Shape, float[] Input, bo
     }
 
     public static string Format(long[] shape) => $"[{string.Join(",", shape)}]";
+
+    /// <summary>
+    /// Checks that output <paramref name="name"/> holds probabilities: every value in [0, 1] and every row (its last
+    /// dimension) summing to 1 within 1e-3, as a softmax answers.
+    /// </summary>
+    public static void VerifyDistribution(IReadOnlyList<OutputTensor> outputs, string name)
+    {
+        var output = outputs.FirstOrDefault(o => o.Name == name)
+            ?? throw new CheckException($"the answer has no output '{name}' (it has {string.Join(", ", outputs.Select(o => $"'{o.Name}'"))})");
+        if (output.Shape.Length == 0 || output.Shape[^1] <= 0)
+        {
+            throw new CheckException($"output '{name}' has shape {Format(output.Shape)}: no rows of probabilities");
+        }
+        var width = (int)output.Shape[^1];
+        for (var row = 0; row * width < output.Values.Length; row++)
+        {
+            var sum = 0.0;
+            foreach (var value in output.Values.AsSpan(row * width, width))
+            {
+                if (value is < 0f or > 1f)
+                {
+                    throw new CheckException(string.Create(CultureInfo.InvariantCulture, $"output '{name}' row {row} holds {value:R}, not a probability"));
+                }
+                sum += value;
+            }
+            if (Math.Abs(sum - 1.0) > 1e-3)
+            {
+                throw new CheckException(string.Create(CultureInfo.InvariantCulture, $"output '{name}' row {row} sums to {sum:R}, not 1"));
+            }
+        }
+    }
 }
 
 /// <summary>gRPC's length-prefixed framing and a unary ModelInfer call over plain HTTP/2 (h2c).</summary>

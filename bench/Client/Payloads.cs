@@ -23,8 +23,29 @@ internal sealed record Payload(string Name, string Model, string InputName, stri
     /// <summary>`double` with 1 MiB of FP32: shape [131072, 2].</summary>
     public static Payload OneMiB() => new("1mib", "double", "input", "output", [131072, 2], Seeded(1, 131072 * 2));
 
+    /// <summary>
+    /// One row for `mlp`: FP32 [1, 64], asking for `probabilities` only (FP32 [1, 10]; the model's other output,
+    /// `label`, is INT64, which the checks do not read). Used by bench/batching.sh, where the batcher puts the rows of
+    /// many callers into one execution.
+    /// </summary>
+    public static Payload Mlp() => new("mlp", "mlp", "input", "probabilities", [1, 64], Seeded(64_064, 64)) { RequestOutput = true };
+
     /// <summary>The payloads <c>bodies</c> writes, by name.</summary>
     public static IReadOnlyList<Payload> ForLoad() => [Small(), Large(), ResNet18()];
+
+    /// <summary>A payload by its name (what <c>body --payload</c> takes).</summary>
+    public static Payload Named(string name) => name switch
+    {
+        "small" => Small(),
+        "64k" => Large(),
+        "resnet18" => ResNet18(),
+        "1mib" => OneMiB(),
+        "mlp" => Mlp(),
+        _ => throw new UsageException($"unknown payload '{name}' (small, 64k, resnet18, 1mib, mlp)"),
+    };
+
+    /// <summary>Whether gRPC requests name <see cref="OutputName"/> as the one output wanted (REST binary bodies always do).</summary>
+    public bool RequestOutput { get; init; }
 
     /// <summary>
     /// Values in [0, 1) from a seeded generator: deterministic from run to run, and with as many significant digits
@@ -51,6 +72,10 @@ internal sealed record Payload(string Name, string Model, string InputName, stri
         input.Shape.Add(Shape);
         var request = new ModelInferRequest { ModelName = Model, Id = RequestId };
         request.Inputs.Add(input);
+        if (RequestOutput)
+        {
+            request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = OutputName });
+        }
         if (raw)
         {
             request.RawInputContents.Add(ByteString.CopyFrom(Bytes()));

@@ -11,12 +11,17 @@ using Orleans.KServe.Grpc;
 //       writes the request bodies the load generators send: grpc-{typed,raw}-{small,64k}.body and
 //       grpc-raw-resnet18.body (gRPC frames), rest-binary-{small,64k,resnet18}.body with
 //       .header-length beside each (REST binary: JSON header + tensor bytes)
+//   body --payload small|64k|resnet18|1mib|mlp --form grpc-raw|grpc-typed|rest-binary --out FILE [--model NAME]
+//       writes one body for a model of another name (bench/batching.sh: mlp-batched, resnet18-batched, ...);
+//       a REST binary body gets FILE's .header-length beside it (REST bodies name no model)
 //   ready --url http://HOST:PORT [--timeout SECONDS]
 //       waits until the gRPC ServerReady rpc answers ready
 //   check grpc --url http://HOST:PORT --body FILE [--calls N] [--concurrency C]
 //   check rest-binary --url http://HOST:PORT/v2/models/M/infer --body FILE --header-length N [--calls N] [--concurrency C]
 //       sends the body N times, C at a time, and checks every answer (HTTP status, grpc-status,
-//       every output value); prints check-result: {..., "failed": F, "response_bytes": B}; exit 1 if F > 0
+//       every output value); prints check-result: {..., "failed": F, "response_bytes": B}; exit 1 if F > 0.
+//       --distribution OUTPUT also requires that output to hold probabilities: every value in [0, 1] and
+//       every row (last dimension) summing to 1 within 1e-3 (mlp's softmax)
 //   roundtrip --url http://HOST:PORT/v2/models/double/infer [--repeat N] [--warmup N]
 //       times 1 MiB of FP32 (shape [131072, 2]) through `double` in REST binary and REST JSON, alternating
 //       which goes first; prints roundtrip-result: {...}
@@ -25,6 +30,7 @@ try
     return args.FirstOrDefault() switch
     {
         "bodies" => Commands.Bodies(new Options(args[1..])),
+        "body" => Commands.Body(new Options(args[1..])),
         "ready" => await Commands.ReadyAsync(new Options(args[1..])),
         "check" when args.Length > 1 => await Commands.CheckAsync(args[1], new Options(args[2..])),
         "roundtrip" => await Commands.RoundTripAsync(new Options(args[1..])),
@@ -44,7 +50,7 @@ catch (CheckException e)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Orleans.KServe.Bench.Client bodies|ready|check grpc|check rest-binary|roundtrip [options] (see bench/README.md)");
+    Console.Error.WriteLine("usage: Orleans.KServe.Bench.Client bodies|body|ready|check grpc|check rest-binary|roundtrip [options] (see bench/README.md)");
     return 2;
 }
 
@@ -70,6 +76,8 @@ internal sealed class Options
 
     public string Required(string name) =>
         _values.TryGetValue(name, out var value) ? value : throw new UsageException($"--{name} is required");
+
+    public string? Optional(string name) => _values.GetValueOrDefault(name);
 
     public int Int(string name, int fallback, int minimum = 1)
     {
@@ -105,6 +113,42 @@ internal static class Commands
 
             var (body, headerLength) = payload.RestBinaryBody();
             Write(folder, $"rest-binary-{payload.Name}.body", body, headerLength);
+        }
+        return 0;
+    }
+
+    public static int Body(Options options)
+    {
+        var payload = Payload.Named(options.Required("payload"));
+        if (options.Optional("model") is { } model)
+        {
+            if (model.Length == 0)
+            {
+                throw new UsageException("--model is empty");
+            }
+            payload = payload with { Model = model };
+        }
+
+        var file = Path.GetFullPath(options.Required("out"));
+        var folder = Path.GetDirectoryName(file)!;
+        Directory.CreateDirectory(folder);
+        var name = Path.GetFileName(file);
+        switch (options.Required("form"))
+        {
+            case "grpc-raw":
+                Write(folder, name, GrpcExchange.Frame(payload.GrpcRequest(raw: true)), null);
+                break;
+            case "grpc-typed":
+                Write(folder, name, GrpcExchange.Frame(payload.GrpcRequest(raw: false)), null);
+                break;
+            case "rest-binary":
+            {
+                var (body, headerLength) = payload.RestBinaryBody();
+                Write(folder, name, body, headerLength);
+                break;
+            }
+            case var form:
+                throw new UsageException($"unknown --form '{form}' (grpc-raw, grpc-typed, rest-binary)");
         }
         return 0;
     }
@@ -156,6 +200,17 @@ internal static class Commands
         var concurrency = Math.Min(calls, options.Int("concurrency", 1));
         var url = options.Url("url");
         var body = File.ReadAllBytes(options.Required("body"));
+        var distribution = options.Optional("distribution");
+
+        // The checks every answer gets beyond its transport's: optionally, one output must hold probabilities.
+        void Verify(Expectation expectation, string? id, List<OutputTensor> outputs)
+        {
+            expectation.Verify(id, outputs);
+            if (distribution is not null)
+            {
+                Expectation.VerifyDistribution(outputs, distribution);
+            }
+        }
 
         Func<Task<int>> call;
         HttpClient client;
@@ -169,7 +224,7 @@ internal static class Commands
                 {
                     var (message, bodyBytes) = await GrpcExchange.CallAsync(client, url, GrpcExchange.ModelInferPath, body);
                     var (id, outputs) = GrpcExchange.Read(message, expectation.Raw);
-                    expectation.Verify(id, outputs);
+                    Verify(expectation, id, outputs);
                     return bodyBytes;
                 };
                 break;
@@ -183,7 +238,7 @@ internal static class Commands
                 {
                     var (answer, answerHeaderLength) = await RestExchange.PostAsync(client, url, body, headerLength);
                     var (id, outputs) = RestExchange.Read(answer, answerHeaderLength, binaryRequired: true);
-                    expectation.Verify(id, outputs);
+                    Verify(expectation, id, outputs);
                     return answer.Length;
                 };
                 break;

@@ -4,11 +4,14 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 
-// Raw ONNX Runtime throughput for one model, batch 1, N runners at once: the in-process ceiling for
-// bench/grpc.sh's ResNet18 rows.
+// Raw ONNX Runtime throughput for one model, batch B (default 1), N runners at once: the in-process ceiling for
+// bench/grpc.sh's ResNet18 rows (batch 1) and bench/batching.sh's (batch = the batcher's maxBatchSize).
 //
 // Usage: dotnet Orleans.KServe.Bench.OrtBaseline.dll --model samples/models/resnet18/model.onnx
-//            [--runners N] [--sessions shared|per-runner] [--intra-op-threads T] [--duration 10s] [--warmup 3s]
+//            [--runners N] [--sessions shared|per-runner] [--intra-op-threads T] [--batch B] [--duration 10s] [--warmup 3s]
+//
+// With --batch B every Run gets B copies of the one input image on the batch dimension (what the server's batcher
+// concatenates when B callers send that image), and images count B per Run.
 //
 // Session options are the server's (Grains/Runtime/Onnx/OnnxModelRuntime.cs): T intra-op threads
 // (default 1, what the server gives each execution when it runs one execution per core), one
@@ -27,7 +30,7 @@ catch (ArgumentException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     Console.Error.WriteLine("usage: Orleans.KServe.Bench.OrtBaseline --model FILE [--runners N] [--sessions shared|per-runner] " +
-        "[--intra-op-threads T] [--duration 10s] [--warmup 3s]");
+        "[--intra-op-threads T] [--batch B] [--duration 10s] [--warmup 3s]");
     return 2;
 }
 catch (OnnxRuntimeException e)
@@ -37,7 +40,7 @@ catch (OnnxRuntimeException e)
 }
 
 /// <summary>The command line.</summary>
-internal sealed record Settings(string Model, int Runners, bool SharedSession, int IntraOpThreads, TimeSpan Duration, TimeSpan Warmup)
+internal sealed record Settings(string Model, int Runners, bool SharedSession, int IntraOpThreads, int Batch, TimeSpan Duration, TimeSpan Warmup)
 {
     public static Settings Parse(string[] args)
     {
@@ -68,6 +71,7 @@ internal sealed record Settings(string Model, int Runners, bool SharedSession, i
             Count(values, "runners", Environment.ProcessorCount),
             sessions == "shared",
             Count(values, "intra-op-threads", 1),
+            Count(values, "batch", 1),
             ParseDuration(values, "duration", TimeSpan.FromSeconds(10), allowZero: false),
             ParseDuration(values, "warmup", TimeSpan.FromSeconds(3), allowZero: true));
     }
@@ -121,16 +125,27 @@ internal static class Baseline
             var session = sessions[0];
             var inputName = session.InputNames[0];
             var dimensions = session.InputMetadata[inputName].Dimensions;
-            // Batch 1: a dynamic first dimension becomes 1; any other dynamic dimension is an error.
-            var shape = dimensions.Select((d, i) => d > 0 ? d : i == 0 ? 1L : throw new ArgumentException(
+            // A dynamic first dimension becomes the batch (1 by default); any other dynamic dimension is an error,
+            // and so is a batch other than 1 for a model whose first dimension is fixed.
+            var shape = dimensions.Select((d, i) => d > 0 ? d : i == 0 ? (long)settings.Batch : throw new ArgumentException(
                 $"input '{inputName}' has a dynamic dimension {i}; only the batch dimension may be dynamic")).ToArray();
+            if (settings.Batch != 1 && (shape.Length == 0 || dimensions[0] > 0))
+            {
+                throw new ArgumentException($"input '{inputName}' has no variable batch dimension; --batch {settings.Batch} cannot apply");
+            }
             var elements = (int)shape.Aggregate(1L, (a, b) => a * b);
-            // The same values bench/Client sends to the server for ResNet18 (seed 18, [0, 1)).
+            // The same values bench/Client sends to the server for ResNet18 (seed 18, [0, 1)), once per row of the batch.
             var random = new Random(18);
+            var rows = shape.Length == 0 ? 1 : (int)shape[0];
+            var row = elements / rows;
             var input = new float[elements];
-            for (var i = 0; i < input.Length; i++)
+            for (var i = 0; i < row; i++)
             {
                 input[i] = random.NextSingle();
+            }
+            for (var r = 1; r < rows; r++)
+            {
+                Array.Copy(input, 0, input, r * row, row);
             }
 
             var outputNames = session.OutputNames.ToArray();

@@ -76,7 +76,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
             if (dynamic)
             {
                 _batcher = new ModelBatcher(
-                    Spec.Name, Spec.Version, batching, instances, _executor, TimeProvider.System, ExecuteBatch,
+                    Spec.Name, Spec.Version, batching, instances, _executor, PrecisionTimeProvider.Instance, ExecuteBatch,
                     ticks =>
                     {
                         _statistics.RecordQueue(ticks);

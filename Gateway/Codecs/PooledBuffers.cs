@@ -17,13 +17,19 @@ public sealed class PooledBuffers : IDisposable
     public byte[] Rent(int minimumLength)
     {
         var array = ArrayPool<byte>.Shared.Rent(minimumLength);
+        Adopt(array);
+        return array;
+    }
+
+    /// <summary>Takes an array rented from <see cref="ArrayPool{T}.Shared"/> elsewhere into this request's keeping.</summary>
+    public void Adopt(byte[] array)
+    {
         if (_count == _rented.Length)
         {
             Array.Resize(ref _rented, _count * 2);
         }
 
         _rented[_count++] = array;
-        return array;
     }
 
     /// <summary>Forgets the arrays without returning them: someone may still read them.</summary>

@@ -24,7 +24,7 @@ public sealed partial class InferenceGrpcService(
     RequestAdmission admission,
     InferenceHandlers handlers,
     ILogger<InferenceGrpcService> logger,
-    IModelRepositoryControl? repository = null) : GRPCInferenceService.GRPCInferenceServiceBase
+    IModelRepositoryControl? repository = null) : InferenceGrpcServiceBase
 {
     /// <inheritdoc />
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
@@ -74,13 +74,15 @@ public sealed partial class InferenceGrpcService(
 
     private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, CancellationToken cancellationToken)
     {
-        using var ticket = admission.Enter();
-        var route = router.Get(request.ModelName, Version(request.ModelVersion));
-        router.EnsureAvailable(route);
         var buffers = new PooledBuffers();
-        var release = false;
+        var release = true;
         try
         {
+            request.AdoptPooledInto(buffers);
+            using var ticket = admission.Enter();
+            var route = router.Get(request.ModelName, Version(request.ModelVersion));
+            router.EnsureAvailable(route);
+            release = false;
             var decoded = GrpcTensorCodec.DecodeRequest(request, buffers);
             var response = await router.InferAsync(route, decoded, cancellationToken);
             release = true;

@@ -188,4 +188,43 @@ public sealed class GrpcTests(ServerFixture server) : IDisposable
         var ready = await Client.RepositoryIndexAsync(new RepositoryIndexRequest { Ready = true });
         Assert.DoesNotContain(ready.Models, m => m.Name == "zipmap");
     }
+
+    [Fact]
+    public async Task Large_raw_inputs_round_trip_through_model_infer_and_the_stream()
+    {
+        // 512 KiB of FP32 in: raw contents this large are read into pooled arrays rather than by the generated parser.
+        var values = Enumerable.Range(0, 128 * 1024).Select(i => (float)(i % 1000) - 500).ToArray();
+        var request = RawDoubleRequest(values);
+        var response = await Client.ModelInferAsync(request);
+        var doubled = MemoryMarshal.Cast<byte, float>(response.RawOutputContents[0].Span).ToArray();
+        Assert.Equal(values.Select(v => v * 2).ToArray(), doubled);
+
+        using var stream = Client.ModelStreamInfer();
+        for (var call = 0; call < 3; call++)
+        {
+            var shifted = values.Select(v => v + call).ToArray();
+            await stream.RequestStream.WriteAsync(RawDoubleRequest(shifted));
+            Assert.True(await stream.ResponseStream.MoveNext(CancellationToken.None));
+            var answer = stream.ResponseStream.Current;
+            Assert.Equal(string.Empty, answer.ErrorMessage);
+            Assert.Equal(shifted.Select(v => v * 2).ToArray(), MemoryMarshal.Cast<byte, float>(answer.InferResponse.RawOutputContents[0].Span).ToArray());
+        }
+
+        await stream.RequestStream.CompleteAsync();
+    }
+
+    [Fact]
+    public async Task A_model_infer_message_that_is_not_valid_protobuf_is_invalid_argument()
+    {
+        var bytes = RawDoubleRequest(new float[16 * 1024]).ToByteArray();
+        var method = new Method<byte[], byte[]>(
+            MethodType.Unary, "inference.GRPCInferenceService", "ModelInfer",
+            Marshallers.Create(static b => b, static b => b), Marshallers.Create(static b => b, static b => b));
+        var invoker = _channel.CreateCallInvoker();
+        foreach (var broken in new[] { bytes[..^10], bytes.Concat(new byte[] { 0x0F, 0x01 }).ToArray() })
+        {
+            var e = await FailsAsync(() => invoker.AsyncUnaryCall(method, null, new CallOptions(), broken).ResponseAsync, StatusCode.InvalidArgument);
+            Assert.Contains("not a valid ModelInferRequest", e.Status.Detail);
+        }
+    }
 }

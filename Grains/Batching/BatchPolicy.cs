@@ -59,6 +59,9 @@ public sealed class BatchPolicy<T>
     /// <summary>Requests waiting.</summary>
     public int Count { get; private set; }
 
+    // Queued requests that have a queue timeout: none (the usual case) spares the scans for expired ones.
+    private int _withDeadline;
+
     private TimeSpan Delay => TimeSpan.FromMicroseconds(_settings.MaxQueueDelayMicroseconds);
 
     /// <summary>
@@ -109,6 +112,11 @@ public sealed class BatchPolicy<T>
         var item = new QueuedRequest<T>(payload, rows, shapeKey, level, _sequence++, now, timeout > 0 ? now + TimeSpan.FromMicroseconds(timeout) : null);
         item.Node = _levels[level - 1].AddLast(item);
         Count++;
+        if (item.Deadline is not null)
+        {
+            _withDeadline++;
+        }
+
         return item;
     }
 
@@ -123,6 +131,11 @@ public sealed class BatchPolicy<T>
         list.Remove(item.Node);
         item.Node = null;
         Count--;
+        if (item.Deadline is not null)
+        {
+            _withDeadline--;
+        }
+
         return true;
     }
 
@@ -142,14 +155,20 @@ public sealed class BatchPolicy<T>
         }
 
         Count = 0;
+        _withDeadline = 0;
         return all;
     }
 
     /// <summary>Removes and returns the requests whose queue timeout has passed.</summary>
     public List<QueuedRequest<T>> TakeExpired()
     {
+        var expired = new List<QueuedRequest<T>>(0);
+        if (_withDeadline == 0)
+        {
+            return expired;
+        }
+
         var now = _time.GetUtcNow();
-        var expired = new List<QueuedRequest<T>>();
         foreach (var level in _levels)
         {
             for (var node = level.First; node is not null;)
@@ -257,14 +276,30 @@ public sealed class BatchPolicy<T>
     /// <summary>How long until the policy may act without a new request (the oldest's delay or a deadline), or null when nothing waits.</summary>
     public TimeSpan? NextWakeUp()
     {
+        if (NextWakeUpAt() is not { } wake)
+        {
+            return null;
+        }
+
+        var now = _time.GetUtcNow();
+        return wake <= now ? TimeSpan.Zero : wake - now;
+    }
+
+    /// <summary>When the next batch falls due or the next queued request times out (null: nothing queued).</summary>
+    public DateTimeOffset? NextWakeUpAt()
+    {
         var head = First();
         if (head is null)
         {
             return null;
         }
 
-        var now = _time.GetUtcNow();
         var wake = head.EnqueuedAt + Delay;
+        if (_withDeadline == 0)
+        {
+            return wake;
+        }
+
         foreach (var level in _levels)
         {
             foreach (var item in level)
@@ -276,7 +311,7 @@ public sealed class BatchPolicy<T>
             }
         }
 
-        return wake <= now ? TimeSpan.Zero : wake - now;
+        return wake;
     }
 
     private QueuedRequest<T>? First()

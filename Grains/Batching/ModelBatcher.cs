@@ -38,6 +38,8 @@ public sealed class ModelBatcher : IDisposable
     private readonly string _model;
     private readonly string _version;
     private readonly SortedDictionary<long, Action> _held = [];
+    private readonly TimeProvider _time;
+    private DateTimeOffset? _armedFor;
     private long _nextRelease;
     private int _running;
     private bool _disposed;
@@ -62,8 +64,9 @@ public sealed class ModelBatcher : IDisposable
         _execute = execute;
         _recordQueue = recordQueue;
         _recordExecution = recordExecution;
+        _time = time;
         _policy = new BatchPolicy<Pending>(settings, time);
-        _timer = time.CreateTimer(static state => ((ModelBatcher)state!).Dispatch(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _timer = time.CreateTimer(static state => ((ModelBatcher)state!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Requests waiting.</summary>
@@ -150,6 +153,17 @@ public sealed class ModelBatcher : IDisposable
         }
     }
 
+    private void OnTimer()
+    {
+        lock (_lock)
+        {
+            // The armed wake-up is spent: the next Dispatch arms again for whatever still waits.
+            _armedFor = null;
+        }
+
+        Dispatch();
+    }
+
     private void Dispatch()
     {
         List<QueuedRequest<Pending>> expired;
@@ -168,8 +182,13 @@ public sealed class ModelBatcher : IDisposable
                 batches.Add(batch);
             }
 
-            var wake = _policy.NextWakeUp();
-            _timer.Change(_running < _instances && wake is { } due ? due : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            // Re-armed only when the wake-up time changes (a new head, a batch taken), not on every arrival.
+            DateTimeOffset? wake = _running < _instances ? _policy.NextWakeUpAt() : null;
+            if (wake != _armedFor || (wake is { } at && at <= _time.GetUtcNow()))
+            {
+                _armedFor = wake;
+                _timer.Change(wake is { } due ? Max(due - _time.GetUtcNow(), TimeSpan.Zero) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
         }
 
         foreach (var item in expired)
@@ -183,6 +202,8 @@ public sealed class ModelBatcher : IDisposable
             _ = RunAsync(batch);
         }
     }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private async Task RunAsync(List<QueuedRequest<Pending>> batch)
     {

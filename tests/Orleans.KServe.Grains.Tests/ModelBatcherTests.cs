@@ -85,4 +85,44 @@ public sealed class ModelBatcherTests : IDisposable
         Assert.Equal(InferenceErrorKind.InvalidInput, e.Kind);
         Assert.Contains("no priority levels", e.Message);
     }
+
+    [Fact]
+    public async Task Each_batch_leaves_when_its_oldest_request_has_waited_the_delay_and_no_sooner()
+    {
+        var executed = new List<int>();
+        using var batcher = new ModelBatcher(
+            "m", "1", new BatchingSettings { MaxBatchSize = 8, MaxQueueDelayMicroseconds = 1000 },
+            instances: 1, _executor, _time,
+            (inputs, _) =>
+            {
+                lock (executed)
+                {
+                    executed.Add((int)inputs[0].Shape[0]);
+                }
+
+                return new RuntimeResult([new Tensor("output", TensorDataType.FP32, inputs[0].Shape, inputs[0].Data.ToArray())], 0, 0, 0);
+            },
+            _ => { }, (_, _) => { });
+
+        var first = batcher.EnqueueAsync(Request("a", 1), ["output"], default);
+        _time.Advance(TimeSpan.FromMicroseconds(400));
+        var second = batcher.EnqueueAsync(Request("b", 2), ["output"], default);
+        _time.Advance(TimeSpan.FromMicroseconds(599));
+        Assert.Equal(2, batcher.QueueLength);
+
+        // The first request's delay ends: both go as one batch of 2.
+        _time.Advance(TimeSpan.FromMicroseconds(1));
+        await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(30));
+
+        // A later lone request waits its own full delay, counted from its arrival.
+        var third = batcher.EnqueueAsync(Request("c", 3), ["output"], default);
+        _time.Advance(TimeSpan.FromMicroseconds(999));
+        Assert.Equal(1, batcher.QueueLength);
+        _time.Advance(TimeSpan.FromMicroseconds(1));
+        Assert.Equal("c", (await third.WaitAsync(TimeSpan.FromSeconds(30))).Id);
+        lock (executed)
+        {
+            Assert.Equal(new[] { 2, 1 }, executed.ToArray());
+        }
+    }
 }

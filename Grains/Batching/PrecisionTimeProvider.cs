@@ -85,7 +85,7 @@ public sealed class PrecisionTimeProvider : TimeProvider
                     if (remaining >= CoarseLimit)
                     {
                         // Whole-millisecond waits wake ~0.15 ms late (more on a busy machine): stop a millisecond short.
-                        Monitor.Wait(_lock, (int)(remaining.TotalMilliseconds - 1));
+                        Monitor.Wait(_lock, (int)Math.Min(remaining.TotalMilliseconds - 1, 60_000));
                         continue;
                     }
 

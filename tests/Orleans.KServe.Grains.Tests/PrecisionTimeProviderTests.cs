@@ -94,4 +94,23 @@ public sealed class PrecisionTimeProviderTests
             }
         }
     }
+
+    [Fact]
+    public async Task A_due_time_weeks_away_does_not_stop_the_thread()
+    {
+        var started = Stopwatch.GetTimestamp();
+        var (far, farFired) = Start(TimeSpan.FromDays(60), started);
+        using (far)
+        {
+            // Let the thread reach its long wait, then ask for a near one.
+            await Task.Yield();
+            var (near, nearFired) = Start(TimeSpan.FromMilliseconds(3), Stopwatch.GetTimestamp());
+            using (near)
+            {
+                Assert.True(await nearFired.WaitAsync(TimeSpan.FromSeconds(10)) >= TimeSpan.FromMilliseconds(3));
+            }
+
+            Assert.False(farFired.IsCompleted);
+        }
+    }
 }

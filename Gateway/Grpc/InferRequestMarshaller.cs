@@ -27,14 +27,8 @@ public static class InferRequestMarshaller
     private const int RawInputContentsField = 7;
 
     /// <summary>The marshaller for <c>ModelInferRequest</c> (both directions; serialising is the generated one's).</summary>
-    public static Marshaller<ModelInferRequest> Instance { get; } = Marshallers.Create<ModelInferRequest>(Serialize, Deserialize);
-
-    private static void Serialize(ModelInferRequest message, SerializationContext context)
-    {
-        context.SetPayloadLength(message.CalculateSize());
-        message.WriteTo(context.GetBufferWriter());
-        context.Complete();
-    }
+    public static Marshaller<ModelInferRequest> Instance { get; } =
+        Marshallers.Create<ModelInferRequest>(InferenceGrpcServiceBase.Serialize, Deserialize);
 
     /// <summary>Parses one request from its payload.</summary>
     public static ModelInferRequest Deserialize(DeserializationContext context) => Parse(context.PayloadAsReadOnlySequence());

@@ -84,12 +84,14 @@ public abstract class InferenceGrpcServiceBase
 
     private static Marshaller<T> Protobuf<T>(MessageParser<T> parser)
         where T : class, IMessage<T> =>
-        Marshallers.Create<T>(
-            static (message, context) =>
-            {
-                context.SetPayloadLength(message.CalculateSize());
-                message.WriteTo(context.GetBufferWriter());
-                context.Complete();
-            },
-            context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+        Marshallers.Create<T>(Serialize, context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+
+    /// <summary>Writes a message straight into the call's buffer.</summary>
+    internal static void Serialize<T>(T message, SerializationContext context)
+        where T : IMessage<T>
+    {
+        context.SetPayloadLength(message.CalculateSize());
+        message.WriteTo(context.GetBufferWriter());
+        context.Complete();
+    }
 }

@@ -184,10 +184,11 @@ public sealed class ModelBatcher : IDisposable
 
             // Re-armed only when the wake-up time changes (a new head, a batch taken), not on every arrival.
             DateTimeOffset? wake = _running < _instances ? _policy.NextWakeUpAt() : null;
-            if (wake != _armedFor || (wake is { } at && at <= _time.GetUtcNow()))
+            var now = wake is null ? default : _time.GetUtcNow();
+            if (wake != _armedFor || wake <= now)
             {
                 _armedFor = wake;
-                _timer.Change(wake is { } due ? Max(due - _time.GetUtcNow(), TimeSpan.Zero) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _timer.Change(wake is { } due ? Max(due - now, TimeSpan.Zero) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
         }
 

@@ -51,4 +51,37 @@ public sealed class InferenceExecutorTests
         Assert.Equal(2, maxRunning);
         Assert.Equal(0, executor.Pending);
     }
+
+    [Fact]
+    public async Task Work_queued_before_dispose_still_runs_and_later_work_is_refused()
+    {
+        var executor = new InferenceExecutor(Options.Create(new InferenceExecutorOptions { Threads = 1 }));
+        using var gate = new ManualResetEventSlim();
+        var tasks = Enumerable.Range(0, 4).Select(i => executor.RunAsync(x => { gate.Wait(); return x; }, i)).ToList();
+
+        // RunAsync refuses synchronously once Dispose has begun; until then a probe is queued like any item.
+        string? refusal = null;
+        bool Refused()
+        {
+            try
+            {
+                tasks.Add(executor.RunAsync(static x => x, 0));
+                return false;
+            }
+            catch (ObjectDisposedException e)
+            {
+                refusal = e.Message;
+                return true;
+            }
+        }
+
+        var disposing = Task.Run(executor.Dispose);
+        await ClusterFixture.WaitUntilAsync(Refused, "dispose has begun");
+        gate.Set();
+
+        var results = await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(new[] { 0, 1, 2, 3 }, results[..4]);
+        await disposing;
+        Assert.Contains("shutting down", refusal);
+    }
 }

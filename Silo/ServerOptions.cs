@@ -47,6 +47,9 @@ public sealed class ServerOptions
     /// <summary>Hand requests to local replicas without an Orleans message. Default on.</summary>
     public bool LocalFastPath { get; set; } = true;
 
+    /// <summary>Bytes per block of the connections' memory pool (caps each socket read); 0 = Kestrel's own 4 KiB pool. Default 32 KiB.</summary>
+    public int TransportBlockBytes { get; set; } = 32 * 1024;
+
     /// <summary>Every problem with these settings, as sentences.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -94,6 +97,11 @@ public sealed class ServerOptions
             errors.Add($"--executor-threads must be between 0 (one per core) and 1024, not {ExecutorThreads}");
         }
 
+        if (TransportBlockBytes != 0 && TransportBlockBytes is < 4096 or > 1024 * 1024)
+        {
+            errors.Add($"--transport-block-bytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not {TransportBlockBytes}");
+        }
+
         if (ShutdownTimeoutSeconds is < 0 or > 3600)
         {
             errors.Add($"--shutdown-timeout must be between 0 and 3600 seconds, not {ShutdownTimeoutSeconds}");
@@ -125,6 +133,7 @@ public sealed class ServerOptions
         ["--executor-threads"] = $"{Section}:ExecutorThreads",
         ["--shutdown-timeout"] = $"{Section}:ShutdownTimeoutSeconds",
         ["--local-fast-path"] = $"{Section}:LocalFastPath",
+        ["--transport-block-bytes"] = $"{Section}:TransportBlockBytes",
     };
 
     /// <summary>

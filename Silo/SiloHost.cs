@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Orleans.KServe.Gateway;
 using Orleans.KServe.Contracts.Serving;
@@ -55,6 +56,12 @@ public static class SiloHost
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
+
+        if (options.TransportBlockBytes > 0)
+        {
+            // Kestrel's socket transport takes its pools from this factory (registered after Kestrel's own, so it wins).
+            builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(new TransportMemoryPoolFactory(options.TransportBlockBytes));
+        }
 
         var endpoints = new ServerEndpoints();
         builder.Services.AddSingleton(endpoints);

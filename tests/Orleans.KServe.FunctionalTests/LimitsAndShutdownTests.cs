@@ -1,6 +1,8 @@
 using System.Net.Sockets;
 using System.Text;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.KServe.Gateway;
 using Microsoft.Extensions.Hosting;
 using Orleans.KServe.Silo;
 
@@ -147,6 +149,36 @@ public sealed class OptionsTests
         Assert.Contains(e.Errors, m => m.Contains("--host 'not-an-ip' is not an IP address"));
         Assert.Contains(e.Errors, m => m.Contains("'/no/such/folder' is not a folder"));
         Assert.Contains(e.Errors, m => m.Contains("--max-in-flight must be at least 1"));
+    }
+
+    [Fact]
+    public void A_transport_block_size_outside_its_range_is_reported()
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(["--transport-block-bytes", "100"]));
+        Assert.Contains(e.Errors, m => m.Contains("--transport-block-bytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not 100"));
+    }
+
+    [Theory]
+    [InlineData(null, 32 * 1024)]
+    [InlineData("65536", 65536)]
+    [InlineData("0", 0)]
+    public async Task Kestrel_gets_the_transport_pool_of_the_configured_block_size(string? setting, int expected)
+    {
+        string[] args = setting is null ? [] : ["--transport-block-bytes", setting];
+        await using var app = SiloHost.Build(args);
+
+        var factory = app.Services.GetRequiredService<IMemoryPoolFactory<byte>>();
+        if (expected == 0)
+        {
+            // Kestrel's own pool factory: 4 KiB blocks.
+            Assert.IsNotType<TransportMemoryPoolFactory>(factory);
+            Assert.Equal(4096, factory.Create().MaxBufferSize);
+        }
+        else
+        {
+            Assert.Equal(expected, Assert.IsType<TransportMemoryPoolFactory>(factory).BlockSize);
+            Assert.Equal(expected, factory.Create().MaxBufferSize);
+        }
     }
 
     [Fact]

@@ -9,6 +9,7 @@ using Microsoft.ML.OnnxRuntime;
 //
 // Usage: dotnet Orleans.KServe.Bench.OrtBaseline.dll --model samples/models/resnet18/model.onnx
 //            [--runners N] [--sessions shared|per-runner] [--intra-op-threads T] [--batch B] [--duration 10s] [--warmup 3s]
+//            [--idle-ms M]
 //
 // With --batch B every Run gets B copies of the one input image on the batch dimension (what the server's batcher
 // concatenates when B callers send that image), and images count B per Run.
@@ -20,6 +21,10 @@ using Microsoft.ML.OnnxRuntime;
 // session, which is how the server runs a model (one InferenceSession per replica, Run called
 // from each executor thread). --sessions per-runner gives each runner its own session instead.
 //
+// With --idle-ms M each runner blocks M ms after every Run (as an executor thread does while a lone request waits
+// out the batcher's delay), so the latencies are those of a Run on a machine that was idle for M ms; compare them
+// with a run without --idle-ms (back to back). images_per_s then counts the idle time too.
+//
 // Prints one line: ort-result: {"images_per_s": ..., "p50_ms": ..., "p99_ms": ..., "p50_us": ..., ...}
 try
 {
@@ -30,7 +35,7 @@ catch (ArgumentException e)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     Console.Error.WriteLine("usage: Orleans.KServe.Bench.OrtBaseline --model FILE [--runners N] [--sessions shared|per-runner] " +
-        "[--intra-op-threads T] [--batch B] [--duration 10s] [--warmup 3s]");
+        "[--intra-op-threads T] [--batch B] [--duration 10s] [--warmup 3s] [--idle-ms M]");
     return 2;
 }
 catch (OnnxRuntimeException e)
@@ -40,7 +45,7 @@ catch (OnnxRuntimeException e)
 }
 
 /// <summary>The command line.</summary>
-internal sealed record Settings(string Model, int Runners, bool SharedSession, int IntraOpThreads, int Batch, TimeSpan Duration, TimeSpan Warmup)
+internal sealed record Settings(string Model, int Runners, bool SharedSession, int IntraOpThreads, int Batch, TimeSpan Duration, TimeSpan Warmup, int IdleMs)
 {
     public static Settings Parse(string[] args)
     {
@@ -73,7 +78,8 @@ internal sealed record Settings(string Model, int Runners, bool SharedSession, i
             Count(values, "intra-op-threads", 1),
             Count(values, "batch", 1),
             ParseDuration(values, "duration", TimeSpan.FromSeconds(10), allowZero: false),
-            ParseDuration(values, "warmup", TimeSpan.FromSeconds(3), allowZero: true));
+            ParseDuration(values, "warmup", TimeSpan.FromSeconds(3), allowZero: true),
+            values.ContainsKey("idle-ms") ? Count(values, "idle-ms", 0) : 0);
     }
 
     private static int Count(Dictionary<string, string> values, string name, int fallback)
@@ -154,7 +160,7 @@ internal static class Baseline
             var runners = new Runner[settings.Runners];
             for (var i = 0; i < runners.Length; i++)
             {
-                runners[i] = new Runner(sessions[settings.SharedSession ? 0 : i], inputName, input, shape, outputNames);
+                runners[i] = new Runner(sessions[settings.SharedSession ? 0 : i], inputName, input, shape, outputNames, settings.IdleMs);
             }
             foreach (var runner in runners)
             {
@@ -237,6 +243,7 @@ internal static class Baseline
             json.WriteString("sessions", settings.SharedSession ? "shared" : "per-runner");
             json.WriteNumber("intra_op_threads", settings.IntraOpThreads);
             json.WriteNumber("batch", shape[0]);
+            json.WriteNumber("idle_ms", settings.IdleMs);
             json.WriteNumber("runs", latencies.Length);
             json.WriteNumber("images", images);
             json.WriteNumber("seconds", Math.Round(elapsed.TotalSeconds, 3));
@@ -253,7 +260,7 @@ internal static class Baseline
     }
 
     /// <summary>One dedicated thread calling Run back to back with its own input value.</summary>
-    private sealed class Runner(InferenceSession session, string inputName, float[] input, long[] shape, string[] outputNames)
+    private sealed class Runner(InferenceSession session, string inputName, float[] input, long[] shape, string[] outputNames, int idleMs)
     {
         private Thread? _thread;
 
@@ -287,6 +294,12 @@ internal static class Baseline
                     if (_phase == 1)
                     {
                         Latencies.Add(Stopwatch.GetElapsedTime(started, finished).TotalMilliseconds);
+                    }
+
+                    if (idleMs > 0)
+                    {
+                        // The thread blocks, as an executor thread does between lone batches: that is the measurement.
+                        Thread.Sleep(idleMs);
                     }
                 }
             }

@@ -14,8 +14,12 @@ public sealed class TransportMemoryPoolFactory : IMemoryPoolFactory<byte>
 {
     /// <summary>Creates the factory.</summary>
     /// <param name="blockSize">Bytes per block (4 KiB to 1 MiB).</param>
-    /// <param name="maxRetainedBytes">Bytes of returned blocks kept for reuse per pool; beyond that they go to the garbage collector.</param>
-    public TransportMemoryPoolFactory(int blockSize, long maxRetainedBytes = 64L * 1024 * 1024)
+    /// <param name="maxRetainedBytes">
+    /// Bytes of returned blocks kept for reuse per pool (Kestrel makes one per endpoint), default 16 MiB; beyond that
+    /// returned blocks go to the garbage collector. Unlike Kestrel's own pool nothing is released while idle, so this
+    /// cap is what a burst can leave behind.
+    /// </param>
+    public TransportMemoryPoolFactory(int blockSize, long maxRetainedBytes = 16L * 1024 * 1024)
     {
         TransportMemoryPool.CheckBlockSize(blockSize);
         BlockSize = blockSize;

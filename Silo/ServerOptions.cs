@@ -1,4 +1,5 @@
 using System.Net;
+using Orleans.KServe.Gateway;
 
 namespace Orleans.KServe.Silo;
 
@@ -97,9 +98,9 @@ public sealed class ServerOptions
             errors.Add($"--executor-threads must be between 0 (one per core) and 1024, not {ExecutorThreads}");
         }
 
-        if (TransportBlockBytes != 0 && TransportBlockBytes is < 4096 or > 1024 * 1024)
+        if (TransportBlockBytes != 0 && TransportBlockBytes is < TransportMemoryPool.MinBlockSize or > TransportMemoryPool.MaxBlockSize)
         {
-            errors.Add($"--transport-block-bytes must be 0 (Kestrel's pool) or between 4096 and 1048576, not {TransportBlockBytes}");
+            errors.Add($"--transport-block-bytes must be 0 (Kestrel's pool) or between {TransportMemoryPool.MinBlockSize} and {TransportMemoryPool.MaxBlockSize}, not {TransportBlockBytes}");
         }
 
         if (ShutdownTimeoutSeconds is < 0 or > 3600)

@@ -44,6 +44,12 @@ public sealed class TransportMemoryPoolFactory : IMemoryPoolFactory<byte>
 /// </summary>
 public sealed class TransportMemoryPool : MemoryPool<byte>
 {
+    /// <summary>The smallest block size: Kestrel's own.</summary>
+    public const int MinBlockSize = 4096;
+
+    /// <summary>The largest block size.</summary>
+    public const int MaxBlockSize = 1024 * 1024;
+
     private readonly ConcurrentQueue<Block> _free = new();
     private readonly int _blockSize;
     private readonly int _maxRetained;
@@ -67,7 +73,7 @@ public sealed class TransportMemoryPool : MemoryPool<byte>
 
     internal static void CheckBlockSize(int blockSize)
     {
-        if (blockSize is < 4096 or > 1024 * 1024)
+        if (blockSize is < MinBlockSize or > MaxBlockSize)
         {
             throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "the transport block size must be between 4 KiB and 1 MiB");
         }

@@ -31,21 +31,23 @@ public sealed class PrecisionTimeProviderTests
     [Fact]
     public async Task Changing_a_timer_moves_it_and_a_disposed_timer_never_fires()
     {
+        // Due times far enough off that the test thread, however loaded the machine, changes and disposes the
+        // timers before their first due time comes.
         var started = Stopwatch.GetTimestamp();
-        var (moved, movedFired) = Start(TimeSpan.FromMilliseconds(1), started);
-        moved.Change(TimeSpan.FromMilliseconds(40), Timeout.InfiniteTimeSpan);
-        var (disposed, disposedFired) = Start(TimeSpan.FromMilliseconds(2), started);
+        var (moved, movedFired) = Start(TimeSpan.FromMilliseconds(100), started);
+        moved.Change(TimeSpan.FromMilliseconds(300), Timeout.InfiniteTimeSpan);
+        var (disposed, disposedFired) = Start(TimeSpan.FromMilliseconds(100), started);
         disposed.Dispose();
         Assert.False(disposed.Change(TimeSpan.Zero, Timeout.InfiniteTimeSpan));
 
         // Timers fire in due order on one thread, so once the later one has fired the disposed one had its turn.
-        var (later, laterFired) = Start(TimeSpan.FromMilliseconds(20), started);
+        var (later, laterFired) = Start(TimeSpan.FromMilliseconds(200), started);
         using (later)
         using (moved)
         {
             await laterFired.WaitAsync(TimeSpan.FromSeconds(10));
             Assert.False(disposedFired.IsCompleted);
-            Assert.True(await movedFired.WaitAsync(TimeSpan.FromSeconds(10)) >= TimeSpan.FromMilliseconds(40));
+            Assert.True(await movedFired.WaitAsync(TimeSpan.FromSeconds(10)) >= TimeSpan.FromMilliseconds(300));
         }
     }
 

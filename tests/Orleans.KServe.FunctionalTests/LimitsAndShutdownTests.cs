@@ -172,12 +172,16 @@ public sealed class OptionsTests
         {
             // Kestrel's own pool factory: 4 KiB blocks.
             Assert.IsNotType<TransportMemoryPoolFactory>(factory);
-            Assert.Equal(4096, factory.Create().MaxBufferSize);
+            using var pool = factory.Create();
+            Assert.Equal(4096, pool.MaxBufferSize);
         }
         else
         {
-            Assert.Equal(expected, Assert.IsType<TransportMemoryPoolFactory>(factory).BlockSize);
-            Assert.Equal(expected, factory.Create().MaxBufferSize);
+            var ours = Assert.IsType<TransportMemoryPoolFactory>(factory);
+            Assert.Equal(expected, ours.BlockSize);
+            Assert.Equal(TimeSpan.FromSeconds(10), ours.TrimPeriod);
+            using var pool = factory.Create();
+            Assert.Equal(expected, pool.MaxBufferSize);
         }
     }
 

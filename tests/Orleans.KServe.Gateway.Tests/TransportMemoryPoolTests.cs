@@ -1,8 +1,9 @@
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Orleans.KServe.Gateway.Tests;
 
-/// <summary>The connections' memory pool: whole blocks, reuse, double returns, the retention cap, bad sizes.</summary>
+/// <summary>The connections' memory pool: whole blocks, reuse, double returns, the retention cap, idle trims, bad sizes.</summary>
 public sealed class TransportMemoryPoolTests
 {
     [Fact]
@@ -79,5 +80,71 @@ public sealed class TransportMemoryPoolTests
         Assert.Equal(4096, owner.Memory.Length);
         owner.Dispose();
         Assert.Equal(0, pool.Retained);
+    }
+
+    [Fact]
+    public void What_a_burst_leaves_behind_is_released_after_two_quiet_periods()
+    {
+        var time = new FakeTimeProvider();
+        using var pool = new TransportMemoryPoolFactory(4096, trimPeriod: TimeSpan.FromSeconds(10), time: time).Create();
+        var typed = Assert.IsType<TransportMemoryPool>(pool);
+        var burst = Enumerable.Range(0, 8).Select(_ => pool.Rent()).ToList();
+        burst.ForEach(o => o.Dispose());
+        Assert.Equal(8, typed.Retained);
+
+        // The burst's period needed every block (its mark is 0): the first trim keeps them all.
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(8, typed.Retained);
+
+        // A whole period with no rent: all eight stayed free, so all eight go.
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, typed.Retained);
+        Assert.Equal(8, typed.Trimmed);
+    }
+
+    [Fact]
+    public void Under_steady_use_only_the_blocks_no_rent_needed_are_released()
+    {
+        var time = new FakeTimeProvider();
+        using var pool = new TransportMemoryPool(4096, maxRetainedBlocks: 16, TimeSpan.FromSeconds(10), time);
+        Enumerable.Range(0, 8).Select(_ => pool.Rent()).ToList().ForEach(o => o.Dispose());
+        time.Advance(TimeSpan.FromSeconds(10));
+
+        // Each period three blocks are in use at once: five stayed free and go, three stay for the next period.
+        for (var period = 0; period < 3; period++)
+        {
+            var inUse = Enumerable.Range(0, 3).Select(_ => pool.Rent()).ToList();
+            inUse.ForEach(o => o.Dispose());
+            time.Advance(TimeSpan.FromSeconds(10));
+            Assert.Equal(3, pool.Retained);
+        }
+
+        Assert.Equal(5, pool.Trimmed);
+    }
+
+    [Fact]
+    public void A_disposed_pool_trims_nothing_and_a_bad_trim_period_is_refused()
+    {
+        var time = new FakeTimeProvider();
+        var pool = new TransportMemoryPool(4096, maxRetainedBlocks: 4, TimeSpan.FromSeconds(1), time);
+        pool.Rent().Dispose();
+        pool.Dispose();
+        time.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, pool.Trimmed);
+        Assert.Equal(0, pool.Trim());
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new TransportMemoryPool(4096, 4, TimeSpan.Zero));
+        Assert.Contains("positive or infinite", e.Message);
+    }
+
+    [Fact]
+    public void With_an_infinite_trim_period_free_blocks_stay()
+    {
+        var time = new FakeTimeProvider();
+        using var pool = new TransportMemoryPoolFactory(4096, trimPeriod: Timeout.InfiniteTimeSpan, time: time).Create();
+        pool.Rent().Dispose();
+        time.Advance(TimeSpan.FromHours(1));
+
+        Assert.Equal(1, Assert.IsType<TransportMemoryPool>(pool).Retained);
     }
 }

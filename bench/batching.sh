@@ -435,18 +435,33 @@ counts() {
     printf '%s %s' "$rows" "${BASH_REMATCH[1]}"
 }
 
+# CPU time during a run. The server's from /proc (clock ticks); the load generator's from the shell's own
+# account of the children it has waited for (bash's `times`, written to a file so that no subshell is involved).
+CLOCK_TICKS=$(getconf CLK_TCK)
+TIMES_FILE="$RESULTS_DIR/times.txt"
+server_cpu() { awk -v hz="$CLOCK_TICKS" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$SERVER_PID/stat"; }
+children_cpu() { # children_cpu: user + system seconds of every waited-for child, to CHILDREN_CPU
+    times >"$TIMES_FILE"
+    CHILDREN_CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); sub(/s$/, "", t[2]); s += t[1] * 60 + t[2] } printf "%.3f", s }' "$TIMES_FILE")
+}
+
 # load KEY C DURATION OUT: one h2load (gRPC) or wrk (REST binary) run of PLAN[KEY] at concurrency C; the result
-# JSON goes to RESULT. (Called directly, not in $(...), so that a signal stops the load generator at once.)
-RESULT=
+# JSON goes to RESULT, the load generator's CPU account before and after it to LOAD_CPU_BEFORE and LOAD_CPU_AFTER.
+# (Called directly, not in $(...), so that a signal stops the load generator at once.)
+RESULT= LOAD_CPU_BEFORE= LOAD_CPU_AFTER=
 load() {
     local key=$1 c=$2 duration=$3 out=$4 transport url body status=0 logfile
     read -r transport url body <<<"${PLAN[$key]}"
+    children_cpu
+    LOAD_CPU_BEFORE=$CHILDREN_CPU
     if [[ $transport == grpc ]]; then
         logfile="${out%.txt}.log"
         rm -f "$logfile" # h2load appends to its log file
         background h2load -c "$c" -m 1 -t "$(threads_for "$c")" -D "$duration" -N "$REQUEST_TIMEOUT" \
             -d "$body" -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$logfile" \
             "$url$GRPC_INFER_PATH" </dev/null >"$out" 2>&1 || status=$?
+        children_cpu
+        LOAD_CPU_AFTER=$CHILDREN_CPU
         if ((status != 0)); then
             cat "$out" >&2
             die "h2load failed (exit status $status) on $key at concurrency $c"
@@ -458,6 +473,8 @@ load() {
         BENCH_BODY=$body BENCH_HEADER_LENGTH=$(cat "${body%.body}.header-length") BENCH_RESPONSE_BYTES=${RESPONSE_BYTES[$key]} \
             background wrk -t"$(threads_for "$c")" -c"$c" -d"$duration" --timeout "$REQUEST_TIMEOUT" --latency -s "$LUA" "$url" \
             </dev/null >"$out" 2>&1 || status=$?
+        children_cpu
+        LOAD_CPU_AFTER=$CHILDREN_CPU
         if ((status != 0)); then
             cat "$out" >&2
             die "wrk failed (exit status $status) on $key at concurrency $c"
@@ -473,17 +490,22 @@ load() {
 # timed SCENARIO KEY C ROUND LABELS_JSON: one timed run with the model's rows and executions during it, recorded.
 timed() {
     local scenario=$1 key=$2 c=$3 round=$4 labels=$5 model=${2##*/} before after rows executions mean
+    local server_before server_after cpu
     local out="$RESULTS_DIR/${key//\//-}-c$c-r$round.txt"
     before=$(counts "$model")
+    server_before=$(server_cpu)
     load "$key" "$c" "$DURATION" "$out"
     server_alive
+    server_after=$(server_cpu)
+    cpu=$(awk -v s0="$server_before" -v s1="$server_after" -v c0="$LOAD_CPU_BEFORE" -v c1="$LOAD_CPU_AFTER" \
+        'BEGIN { printf "\"server_cpu_s\":%.2f,\"client_cpu_s\":%.3f", s1 - s0, c1 - c0 }')
     after=$(counts "$model")
     read -r -a before <<<"$before"
     read -r -a after <<<"$after"
     rows=$((after[0] - before[0]))
     executions=$((after[1] - before[1]))
     mean=$(awk -v r="$rows" -v e="$executions" 'BEGIN { printf "%.2f", (e > 0 ? r / e : 0) }')
-    record "{\"scenario\":\"$scenario\",\"model\":\"$model\",\"concurrency\":$c,\"round\":$round,\"duration\":\"$DURATION\",$labels,\"rows\":$rows,\"executions\":$executions,${RESULT#\{}"
+    record "{\"scenario\":\"$scenario\",\"model\":\"$model\",\"concurrency\":$c,\"round\":$round,\"duration\":\"$DURATION\",$labels,\"rows\":$rows,\"executions\":$executions,$cpu,${RESULT#\{}"
     log "$key, concurrency $c, round $round/$ROUNDS: $(summary "$RESULT"), $rows rows in $executions executions ($mean per execution)"
 }
 

@@ -73,7 +73,19 @@ def medians(runs: list[dict]) -> dict | None:
         "p99_us": statistics.median(float(r["p99_us"]) for r in runs),
         "errors": sum(int(r.get("errors", 0)) for r in runs),
         "rows_per_execution": rows / executions if executions > 0 else None,
+        "server_us": per_call(runs, "server_cpu_s"),
+        "client_us": per_call(runs, "client_cpu_s"),
     }
+
+
+def per_call(runs: list[dict], field: str) -> float | None:
+    """Median over the rounds of CPU microseconds per answered request (None where a run did not record it)."""
+    values = [float(r[field]) * 1e6 / int(r["requests"]) for r in runs if field in r and int(r.get("requests", 0)) > 0]
+    return statistics.median(values) if len(values) == len(runs) else None
+
+
+def fmt_us(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.0f} µs"
 
 
 def fmt_rate(value: float | None, digits: int = 0) -> str:
@@ -111,8 +123,9 @@ def pair(runs: list[dict], transport: str, concurrency: int) -> tuple[dict | Non
 def mlp_table(runs: list[dict], transport: str) -> list[str]:
     lines = [
         "| Concurrency | Off req/s | Off p50 | Off p99 | On req/s | On p50 | On p99 | On/off throughput | "
-        "Rows per execution (on) | Errors (off / on) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "Rows per execution (on) | Server CPU per call (off / on) | Load generator CPU per call (off / on) | "
+        "Errors (off / on) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     concurrencies = sorted({int(r["concurrency"]) for r in select(runs, scenario="mlp", transport=transport)})
     for concurrency in concurrencies:
@@ -124,6 +137,8 @@ def mlp_table(runs: list[dict], transport: str) -> list[str]:
             fmt_rate(on and on["rate"]), fmt_ms(on and on["p50_us"]), fmt_ms(on and on["p99_us"]),
             fmt_times(ratio),
             fmt_rows(on and on["rows_per_execution"]),
+            f"{fmt_us(off and off['server_us'])} / {fmt_us(on and on['server_us'])}",
+            f"{fmt_us(off and off['client_us'])} / {fmt_us(on and on['client_us'])}",
             f"{off['errors'] if off else DASH} / {on['errors'] if on else DASH}",
         ]) + " |")
     return lines
@@ -142,6 +157,10 @@ def throughput_verdict(runs: list[dict]) -> str:
         errors = on["errors"] + off["errors"]
         met = met and ratio >= THROUGHPUT_TARGET_SPEEDUP and errors == 0
         note = f", {errors} error(s)" if errors else ""
+        if off["server_us"] and on["server_us"]:
+            note += (f"; server CPU per call {fmt_us(off['server_us'])} vs {fmt_us(on['server_us'])} = "
+                     f"{off['server_us'] / on['server_us']:.2f}×, load generator {fmt_us(off['client_us'])} vs "
+                     f"{fmt_us(on['client_us'])}")
         parts.append(f"{TRANSPORT_LABELS.get(transport, transport)} {ratio:.2f}× ({fmt_rate(on['rate'])} vs "
                      f"{fmt_rate(off['rate'])} req/s{note})")
     if not evaluated:
@@ -319,6 +338,11 @@ def render(args: argparse.Namespace, runs: list[dict], models: list[dict], begin
         "them, 20 times again.")
     lines.append("- **Rows per execution:** the model's `inference_count` (rows) over its `execution_count` (model "
                  "runs) during the timed runs, from `GET /v2/models/<model>/stats` before and after each run.")
+    lines.append("- **CPU per call:** the server's user + system time over a run (`/proc/<pid>/stat`) and the load "
+                 "generator's (the script's account of the children it waited for, bash `times`), each divided by the "
+                 "run's answered requests. Both share the machine's CPUs, so what the load generator spends per call "
+                 "is taken from the server on both sides of a ratio: the server's CPU ratio is what batching saves "
+                 "the server itself.")
 
     lines += ["", "### Targets", ""]
     if "mlp" in scenarios:

@@ -12,6 +12,8 @@ namespace Orleans.KServe.Gateway;
 /// <remarks>Registered as the application's <see cref="IMemoryPoolFactory{T}"/>, which Kestrel's socket transport takes from DI.</remarks>
 public sealed class TransportMemoryPoolFactory : IMemoryPoolFactory<byte>
 {
+    private readonly TimeProvider _time;
+
     /// <summary>Creates the factory.</summary>
     /// <param name="blockSize">Bytes per block (4 KiB to 1 MiB).</param>
     /// <param name="maxRetainedBytes">
@@ -28,11 +30,9 @@ public sealed class TransportMemoryPoolFactory : IMemoryPoolFactory<byte>
         TransportMemoryPool.CheckBlockSize(blockSize);
         BlockSize = blockSize;
         MaxRetainedBytes = maxRetainedBytes;
-        TrimPeriod = trimPeriod ?? TransportMemoryPool.DefaultTrimPeriod;
+        TrimPeriod = TransportMemoryPool.CheckTrimPeriod(trimPeriod ?? TransportMemoryPool.DefaultTrimPeriod);
         _time = time ?? TimeProvider.System;
     }
-
-    private readonly TimeProvider _time;
 
     /// <summary>Bytes per block.</summary>
     public int BlockSize { get; }
@@ -87,12 +87,7 @@ public sealed class TransportMemoryPool : MemoryPool<byte>
     {
         CheckBlockSize(blockSize);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRetainedBlocks, 1);
-        var period = trimPeriod ?? Timeout.InfiniteTimeSpan;
-        if (period != Timeout.InfiniteTimeSpan && period <= TimeSpan.Zero)
-        {
-            throw new ArgumentOutOfRangeException(nameof(trimPeriod), period, "the trim period must be positive or infinite");
-        }
-
+        var period = CheckTrimPeriod(trimPeriod ?? Timeout.InfiniteTimeSpan);
         _blockSize = blockSize;
         _maxRetained = maxRetainedBlocks;
         if (period != Timeout.InfiniteTimeSpan)
@@ -110,6 +105,11 @@ public sealed class TransportMemoryPool : MemoryPool<byte>
 
     /// <summary>Free blocks released by trims so far.</summary>
     public long Trimmed => Interlocked.Read(ref _trimmed);
+
+    internal static TimeSpan CheckTrimPeriod(TimeSpan period) =>
+        period == Timeout.InfiniteTimeSpan || period > TimeSpan.Zero
+            ? period
+            : throw new ArgumentOutOfRangeException("trimPeriod", period, "the trim period must be positive or infinite");
 
     internal static void CheckBlockSize(int blockSize)
     {

@@ -135,6 +135,7 @@ public sealed class TransportMemoryPoolTests
 
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new TransportMemoryPool(4096, 4, TimeSpan.Zero));
         Assert.Contains("positive or infinite", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new TransportMemoryPoolFactory(4096, trimPeriod: TimeSpan.FromSeconds(-1)));
     }
 
     [Fact]

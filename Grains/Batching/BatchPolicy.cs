@@ -160,14 +160,15 @@ public sealed class BatchPolicy<T>
     }
 
     /// <summary>Removes and returns the requests whose queue timeout has passed.</summary>
-    public List<QueuedRequest<T>> TakeExpired()
+    public IReadOnlyList<QueuedRequest<T>> TakeExpired()
     {
-        var expired = new List<QueuedRequest<T>>(0);
+        // Called on every dispatch: nothing is allocated unless something has expired.
         if (_withDeadline == 0)
         {
-            return expired;
+            return [];
         }
 
+        List<QueuedRequest<T>>? expired = null;
         var now = _time.GetUtcNow();
         foreach (var level in _levels)
         {
@@ -176,7 +177,7 @@ public sealed class BatchPolicy<T>
                 var next = node.Next;
                 if (node.Value.Deadline <= now)
                 {
-                    expired.Add(node.Value);
+                    (expired ??= []).Add(node.Value);
                     Remove(node.Value);
                 }
 
@@ -184,7 +185,7 @@ public sealed class BatchPolicy<T>
             }
         }
 
-        return expired;
+        return expired is null ? [] : expired;
     }
 
     /// <summary>

@@ -166,8 +166,9 @@ public sealed class ModelBatcher : IDisposable
 
     private void Dispatch()
     {
-        List<QueuedRequest<Pending>> expired;
-        var batches = new List<List<QueuedRequest<Pending>>>();
+        // Both stay unallocated on the common dispatch that finds nothing expired and no batch due.
+        IReadOnlyList<QueuedRequest<Pending>> expired;
+        List<List<QueuedRequest<Pending>>>? batches = null;
         lock (_lock)
         {
             if (_disposed)
@@ -179,7 +180,7 @@ public sealed class ModelBatcher : IDisposable
             while (_running < _instances && _policy.TryTakeBatch(out var batch))
             {
                 _running++;
-                batches.Add(batch);
+                (batches ??= []).Add(batch);
             }
 
             // Re-armed only when the wake-up time changes (a new head, a batch taken), not on every arrival.
@@ -192,10 +193,15 @@ public sealed class ModelBatcher : IDisposable
             }
         }
 
-        foreach (var item in expired)
+        for (var i = 0; i < expired.Count; i++)
         {
-            Finish(item.Payload, static p => p.Completion.TrySetException(
+            Finish(expired[i].Payload, static p => p.Completion.TrySetException(
                 InferenceException.Unavailable("the request timed out in the model's queue before it could run")));
+        }
+
+        if (batches is null)
+        {
+            return;
         }
 
         foreach (var batch in batches)

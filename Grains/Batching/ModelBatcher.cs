@@ -81,6 +81,18 @@ public sealed class ModelBatcher : IDisposable
         }
     }
 
+    /// <summary>Batches executing now, counted until their answers have been handed out (or held for ordering).</summary>
+    public int RunningBatches
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _running;
+            }
+        }
+    }
+
     /// <summary>Queues a validated request; completes with its share of a batch's outputs.</summary>
     public Task<InferenceResponse> EnqueueAsync(InferenceRequest request, ImmutableArray<string> outputs, CancellationToken cancellationToken)
     {

@@ -189,14 +189,8 @@ public sealed class BatchingTests(BatchingServerFixture server) : IClassFixture<
         }
 
         // The caller's departure is recorded as a failure once the server sees it.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        JsonNode stats;
-        do
-        {
-            await Task.Delay(20);
-            stats = await StatsAsync("slow-batch");
-        }
-        while (stats["inference_stats"]!["fail"]!["count"]!.GetValue<long>() == 0 && DateTime.UtcNow < deadline);
+        var stats = await Wait.ForAsync(() => StatsAsync("slow-batch"), s => s["inference_stats"]!["fail"]!["count"]!.GetValue<long>() > 0,
+            "the departed caller to be counted as a failure", TimeSpan.FromSeconds(10), s => s.ToJsonString());
 
         Assert.Equal(1, stats["inference_stats"]!["fail"]!["count"]!.GetValue<long>());
 

@@ -71,15 +71,10 @@ public sealed class InFlightLimitTests(SingleSlotServerFixture server) : IClassF
     public async Task Requests_over_the_in_flight_limit_get_503_with_a_message_instead_of_queueing()
     {
         await using var slow = await HalfSentRequest.StartAsync(server.BaseAddress);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        (int Status, System.Text.Json.Nodes.JsonNode? Body) rejected;
-        do
-        {
-            // The half-sent request occupies the only slot once the server has admitted it.
-            rejected = await server.PostJsonAsync("/v2/models/double/infer",
-                """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""");
-        }
-        while (rejected.Status == 200 && DateTime.UtcNow < deadline);
+        // The half-sent request occupies the only slot once the server has admitted it.
+        var rejected = await Wait.ForAsync(
+            () => server.PostJsonAsync("/v2/models/double/infer", """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"""),
+            answer => answer.Status != 200, "the half-sent request to take the only slot");
 
         Assert.Equal(503, rejected.Status);
         Assert.Contains("limit of 1 inference requests in flight", Json.Error(rejected.Body));
@@ -108,22 +103,10 @@ public sealed class ShutdownTests
 
             // The request must be in the handler (admitted, reading its body) before the stop begins.
             var handlers = server.App.Services.GetRequiredService<Orleans.KServe.Gateway.Endpoints.InferenceHandlers>();
-            var admitted = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (handlers.InFlight == 0 && DateTime.UtcNow < admitted)
-            {
-                await Task.Delay(10);
-            }
-
-            Assert.Equal(1, handlers.InFlight);
+            await Wait.UntilAsync(() => handlers.InFlight == 1, "the half-sent request to be admitted");
             var lifetime = server.App.Services.GetRequiredService<IHostApplicationLifetime>();
             var stopping = server.App.StopAsync();
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-            while (!lifetime.ApplicationStopping.IsCancellationRequested && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(10);
-            }
-
-            Assert.True(lifetime.ApplicationStopping.IsCancellationRequested, "the stop never began");
+            await Wait.UntilAsync(() => lifetime.ApplicationStopping.IsCancellationRequested, "the stop to begin");
             Assert.False(stopping.IsCompleted, "the server stopped with a request in flight");
 
             var (status, body) = await slow.FinishAsync();

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
@@ -12,11 +10,6 @@ namespace Orleans.KServe.FunctionalTests;
 /// </summary>
 public sealed partial class ReadmeTests
 {
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int signal);
-
-    private const int SigTerm = 15;
-
     [Fact]
     public async Task The_readme_curl_examples_answer_what_the_readme_shows_and_SIGTERM_stops_the_server_cleanly()
     {
@@ -39,7 +32,7 @@ public sealed partial class ReadmeTests
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), JsonNode.Parse(output)), $"{command}\nanswered {output}\nthe README shows {expected}");
         }
 
-        Assert.Equal(0, kill(server.Process.Id, SigTerm));
+        server.Signal(ServerProcess.SigTerm);
         await server.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(0, server.Process.ExitCode);
         Assert.Contains("Stopping: draining", server.Output);
@@ -82,114 +75,4 @@ public sealed partial class ReadmeTests
 
     [GeneratedRegex("```(\\w+)\\n(.*?)```", RegexOptions.Singleline)]
     private static partial Regex FencedBlock();
-}
-
-/// <summary>The server's executable in a child process; disposed by killing that process (by its id) if still running.</summary>
-public sealed partial class ServerProcess : IAsyncDisposable
-{
-    private readonly StringBuilder _output = new();
-
-    private ServerProcess(Process process)
-    {
-        Process = process;
-    }
-
-    public Process Process { get; }
-
-    public Uri BaseAddress { get; private set; } = null!;
-
-    public string Output
-    {
-        get
-        {
-            lock (_output)
-            {
-                return _output.ToString();
-            }
-        }
-    }
-
-    public static ServerProcess Start(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "Orleans.KServe.Silo.dll");
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        info.ArgumentList.Add(dll);
-        foreach (var arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        var process = new Process { StartInfo = info };
-        var server = new ServerProcess(process);
-        process.OutputDataReceived += (_, e) => server.Append(e.Data);
-        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return server;
-    }
-
-    public static async Task<ServerProcess> StartAsync(params string[] args)
-    {
-        var server = Start(args);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
-        while (true)
-        {
-            var match = Listening().Match(server.Output);
-            if (match.Success)
-            {
-                server.BaseAddress = new Uri(match.Groups[1].Value);
-                break;
-            }
-
-            if (server.Process.HasExited || DateTime.UtcNow > deadline)
-            {
-                var output = server.Output;
-                await server.DisposeAsync();
-                throw new InvalidOperationException($"the server did not start listening:\n{output}");
-            }
-
-            await Task.Delay(50);
-        }
-
-        using var http = new HttpClient { BaseAddress = server.BaseAddress };
-        while (!(await http.GetAsync("/v2/health/ready")).IsSuccessStatusCode)
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"the server never became ready:\n{server.Output}");
-            }
-
-            await Task.Delay(50);
-        }
-
-        return server;
-    }
-
-    private void Append(string? line)
-    {
-        if (line is null)
-        {
-            return;
-        }
-
-        lock (_output)
-        {
-            _output.AppendLine(line);
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (!Process.HasExited)
-        {
-            Process.Kill();
-            await Process.WaitForExitAsync();
-        }
-
-        Process.Dispose();
-    }
-
-    [GeneratedRegex(@"Serving REST \(v1, v2\) on (http://[0-9.]+:\d+)")]
-    private static partial Regex Listening();
 }

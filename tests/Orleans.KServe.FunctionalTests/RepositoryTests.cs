@@ -85,17 +85,5 @@ public sealed class RepositoryTests(RepositoryServerFixture server) : IClassFixt
         Assert.Equal(StatusCode.NotFound, e.StatusCode);
     }
 
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!await condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out waiting for {what}");
-            }
-
-            await Task.Delay(20);
-        }
-    }
+    private static Task WaitForAsync(Func<Task<bool>> condition, string what) => Wait.UntilAsync(condition, what);
 }

@@ -64,40 +64,12 @@ public sealed class ClusterFixture : IAsyncLifetime
         Client.GetGrain<IModelGrain>(table.Services.Single(s => s.Name == name && s.Namespace == "tests").ReplicaKey(0).ToString());
 
     /// <summary>Waits for a replica to reach <paramref name="state"/>.</summary>
-    public static async Task<ModelStatus> WaitForStateAsync(IModelGrain grain, ModelState state, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (true)
-        {
-            var status = await grain.GetStatusAsync();
-            if (status.State == state)
-            {
-                return status;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"{what}: still {status.State} ({status.Reason}) after 30 s, waiting for {state}");
-            }
-
-            await Task.Delay(20);
-        }
-    }
+    public static Task<ModelStatus> WaitForStateAsync(IModelGrain grain, ModelState state, string what) =>
+        Wait.ForAsync(async () => await grain.GetStatusAsync(), status => status.State == state, $"{what} to reach {state}",
+            describe: status => $"{status.State} ({status.Reason})");
 
     /// <summary>Waits until <paramref name="condition"/> holds.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"timed out after 30 s waiting for {what}");
-            }
-
-            await Task.Delay(10);
-        }
-    }
+    public static Task WaitUntilAsync(Func<bool> condition, string what) => Wait.UntilAsync(condition, what);
 }
 
 [CollectionDefinition(Name)]

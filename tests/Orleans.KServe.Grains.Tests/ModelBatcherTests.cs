@@ -52,8 +52,9 @@ public sealed class ModelBatcherTests : IDisposable
         var second = batcher.EnqueueAsync(Request("2", 2), ["output"], default);
         await ClusterFixture.WaitUntilAsync(() => Volatile.Read(ref _executions) == 2, "both batches to run");
 
+        // Once the second batch has run to its end its answer has been handed out or held: it must be held.
         _gates[1].Set();
-        await Task.Delay(50);
+        await Wait.UntilAsync(() => batcher.RunningBatches == 1, "the second batch to finish");
         Assert.False(second.IsCompleted, "the second answer left before the first");
 
         _gates[0].Set();

@@ -37,6 +37,8 @@ public sealed partial class ModelGrain(
         var spec = await registry.GetSpecAsync(keyString);
         if (spec is null)
         {
+            // A call for a revision that is no longer declared (a gateway's table was older than the registry's) is
+            // answered Retired so that the gateway routes it again; the activation leaves once it has answered.
             _notDeclared = $"no model is declared as '{key.Service}' revision {key.Revision} in namespace '{key.Namespace}'";
             return;
         }
@@ -60,7 +62,7 @@ public sealed partial class ModelGrain(
             // Loading parses and optimises the graph: seconds of CPU that must not run on a grain turn.
             var runtime = await Task.Run(() => factory.Load(spec, CancellationToken.None));
             var elapsed = Stopwatch.GetElapsedTime(started);
-            if (replica.Status.State == ModelState.Unloaded)
+            if (replica.Status.State is ModelState.Unloaded or ModelState.Retired)
             {
                 runtime.Dispose();
                 return;
@@ -111,11 +113,51 @@ public sealed partial class ModelGrain(
     }
 
     /// <inheritdoc />
-    public ValueTask<ModelStatus> GetStatusAsync() =>
-        new(_replica?.Status ?? new ModelStatus(ModelState.FailedToLoad, _notDeclared));
+    public ValueTask<ModelStatus> GetStatusAsync()
+    {
+        if (_replica is null)
+        {
+            DeactivateOnIdle();
+        }
 
-    private ModelReplica Replica =>
-        _replica ?? throw new InferenceException(InferenceErrorKind.NotFound, _notDeclared ?? "model not declared");
+        return new(Status);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelStatus> WaitUntilSettledAsync(TimeSpan maxWait)
+    {
+        if (_replica is { } replica)
+        {
+            await Task.WhenAny(replica.WhenSettled, Task.Delay(maxWait));
+        }
+
+        return Status;
+    }
+
+    /// <inheritdoc />
+    public async Task<ModelStatus> RetireAsync(TimeSpan drain)
+    {
+        if (_replica is { } replica)
+        {
+            directory.Unregister(this.GetPrimaryKeyString(), replica);
+            await replica.RetireAsync(drain);
+            LogRetired(replica.Spec.Name, replica.Key.Revision, replica.InFlight);
+        }
+
+        DeactivateOnIdle();
+        return Status;
+    }
+
+    private ModelStatus Status => _replica?.Status ?? new ModelStatus(ModelState.Retired, _notDeclared);
+
+    private ModelReplica Replica => _replica ?? throw NotDeclared();
+
+    private InferenceException NotDeclared()
+    {
+        // Deactivating while activating would bounce the messages queued here between activations; after a call is fine.
+        DeactivateOnIdle();
+        return new InferenceException(InferenceErrorKind.Retired, _notDeclared ?? "model not declared");
+    }
 
     [LoggerMessage(1, LogLevel.Information, "Loading model {Model} revision {Revision} from {Artifact}")]
     private partial void LogLoading(string model, int revision, string artifact);
@@ -125,4 +167,7 @@ public sealed partial class ModelGrain(
 
     [LoggerMessage(3, LogLevel.Error, "Model {Model} revision {Revision} failed to load: {Reason}")]
     private partial void LogLoadFailed(string model, int revision, string reason);
+
+    [LoggerMessage(4, LogLevel.Information, "Model {Model} revision {Revision} retired ({InFlight} calls still finishing)")]
+    private partial void LogRetired(string model, int revision, int inFlight);
 }

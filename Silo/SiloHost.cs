@@ -7,6 +7,7 @@ using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Gateway.Endpoints;
 using Orleans.KServe.Gateway.Grpc;
 using Orleans.KServe.Grains;
+using Orleans.KServe.Operator.Rollout;
 using Orleans.KServe.Operator.Sources;
 
 namespace Orleans.KServe.Silo;
@@ -87,6 +88,7 @@ public static class SiloHost
         });
 
         builder.Services.AddSingleton(new LocalFolderSource(options.ModelRepository!));
+        builder.Services.AddSingleton<RevisionRollout>();
         builder.Services.AddSingleton<LocalRepositoryService>();
         builder.Services.AddSingleton<IModelRepositoryControl>(sp => sp.GetRequiredService<LocalRepositoryService>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LocalRepositoryService>());

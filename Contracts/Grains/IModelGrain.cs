@@ -33,4 +33,20 @@ public interface IModelGrain : IGrainWithStringKey
     /// <summary>The replica's state; activates the grain (and so starts loading) when it is not active.</summary>
     [Alias("status")]
     ValueTask<ModelStatus> GetStatusAsync();
+
+    /// <summary>
+    /// Answers once the replica has settled (loaded, failed, unloaded or retired) or after <paramref name="maxWait"/>,
+    /// with its state then; activates the grain when it is not active.
+    /// </summary>
+    [Alias("settled")]
+    Task<ModelStatus> WaitUntilSettledAsync(TimeSpan maxWait);
+
+    /// <summary>
+    /// Retires the replica once a newer revision serves in its place: calls that reach it from now on are answered
+    /// <see cref="Inference.InferenceErrorKind.Retired"/> (gateways route them again), calls already in progress
+    /// finish, then the runtime is freed and the grain deactivates. Answers when the calls in progress have finished
+    /// or after <paramref name="drain"/>, whichever is first; the runtime is freed only once they have.
+    /// </summary>
+    [Alias("retire")]
+    Task<ModelStatus> RetireAsync(TimeSpan drain);
 }

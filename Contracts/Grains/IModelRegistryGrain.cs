@@ -28,9 +28,17 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     [Alias("stage")]
     ValueTask<ServiceEntry> StageAsync(string source, ServiceEntry service);
 
-    /// <summary>Publishes a staged revision (replacing the service's current one); returns the new table.</summary>
+    /// <summary>
+    /// Publishes a staged revision in place of the service's current one, unless a newer revision was published
+    /// meanwhile (then the staged one is dropped: it is superseded). Says which entry it replaced, whose replicas the
+    /// caller retires once every router has the new table (<see cref="WaitForRoutersAsync"/>).
+    /// </summary>
     [Alias("publish")]
-    ValueTask<RoutingTable> PublishAsync(string @namespace, string name, int revision);
+    ValueTask<PublishResult> PublishAsync(string @namespace, string name, int revision);
+
+    /// <summary>Drops a staged revision without publishing it (its replicas failed to load); true when it was staged.</summary>
+    [Alias("discard")]
+    ValueTask<bool> DiscardAsync(string @namespace, string name, int revision);
 
     /// <summary>Marks a service unloaded (listed, not served); returns the entry as it was, or null when unknown.</summary>
     [Alias("markUnloaded")]
@@ -40,11 +48,40 @@ public interface IModelRegistryGrain : IGrainWithStringKey
     [Alias("table")]
     ValueTask<RoutingTable> GetTableAsync();
 
-    /// <summary>Answers when the table's version differs from <paramref name="knownVersion"/>, or after <paramref name="maxWait"/>.</summary>
+    /// <summary>
+    /// Answers when the table's version differs from <paramref name="knownVersion"/>, or after <paramref name="maxWait"/>.
+    /// A router that names itself (<paramref name="routerId"/>) tells the registry which table it routes by: the
+    /// rollouts wait for it (<see cref="WaitForRoutersAsync"/>) until it leaves or stops watching.
+    /// </summary>
     [Alias("watch")]
-    Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait, CancellationToken cancellationToken = default);
+    Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait, string? routerId = null, CancellationToken cancellationToken = default);
+
+    /// <summary>A router that stops (its gateway shuts down) says so, so that no rollout waits for it.</summary>
+    [Alias("leave")]
+    ValueTask LeaveAsync(string routerId);
+
+    /// <summary>
+    /// Answers once every router that watches the table routes by version <paramref name="version"/> or later, or
+    /// after <paramref name="maxWait"/>, with the routers still behind (empty when none is). A router that has not
+    /// watched for longer than a watch's length is taken as gone.
+    /// </summary>
+    [Alias("routers")]
+    Task<ImmutableArray<string>> WaitForRoutersAsync(long version, TimeSpan maxWait);
 
     /// <summary>The spec of the model replica with grain key <paramref name="modelKey"/>, or null when it is not (or no longer) declared.</summary>
     [Alias("spec")]
     ValueTask<ModelSpec?> GetSpecAsync(string modelKey);
 }
+
+/// <summary>What publishing a staged revision did.</summary>
+/// <param name="Table">The table after the publish.</param>
+/// <param name="Published">False when a newer revision of the service was already published: the staged one was dropped.</param>
+/// <param name="Replaced">The entry the published revision replaced (null when the service was new, or when nothing was published).</param>
+/// <param name="Current">The service's entry in <paramref name="Table"/>.</param>
+[GenerateSerializer, Immutable]
+[Alias("Orleans.KServe.Contracts.PublishResult")]
+public sealed record PublishResult(
+    [property: Id(0)] RoutingTable Table,
+    [property: Id(1)] bool Published,
+    [property: Id(2)] ServiceEntry? Replaced,
+    [property: Id(3)] ServiceEntry? Current);

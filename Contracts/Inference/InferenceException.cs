@@ -17,6 +17,11 @@ public enum InferenceErrorKind : byte
     ResourceExhausted = 6,
     /// <summary>The request body is larger than the configured limit: 413 / RESOURCE_EXHAUSTED.</summary>
     PayloadTooLarge = 7,
+    /// <summary>
+    /// The replica called is retired: a newer revision replaced it, or it is no longer declared. The gateway routes
+    /// the call again from its current table; only a call that cannot be routed anywhere reaches the caller, as 503 / UNAVAILABLE.
+    /// </summary>
+    Retired = 8,
 }
 
 /// <summary>An inference failure a caller can act on; the message names what is wrong.</summary>
@@ -43,6 +48,7 @@ public sealed class InferenceException : Exception
         InferenceErrorKind.ResourceExhausted => 503,
         InferenceErrorKind.NotImplemented => 501,
         InferenceErrorKind.PayloadTooLarge => 413,
+        InferenceErrorKind.Retired => 503,
         _ => 500,
     };
 

@@ -13,6 +13,8 @@ public enum ModelState : byte
     FailedToLoad = 3,
     /// <summary>Unloaded on request.</summary>
     Unloaded = 4,
+    /// <summary>Replaced by a newer revision and drained: it serves no more calls, which the gateway routes again.</summary>
+    Retired = 5,
 }
 
 /// <summary>A model replica's state and, when it failed, why.</summary>
@@ -25,5 +27,5 @@ public sealed record ModelStatus(
     [property: Id(3)] TimeSpan? LoadDuration = null)
 {
     /// <summary>True when the state will not change without a new request (loaded, failed or unloaded).</summary>
-    public bool IsSettled => State is ModelState.Loaded or ModelState.FailedToLoad or ModelState.Unloaded;
+    public bool IsSettled => State is ModelState.Loaded or ModelState.FailedToLoad or ModelState.Unloaded or ModelState.Retired;
 }

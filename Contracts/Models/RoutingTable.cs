@@ -43,6 +43,18 @@ public sealed record ServiceEntry(
     /// <summary>The grain key of one replica of one version (the newest when <paramref name="version"/> is null).</summary>
     public ModelKey ReplicaKey(int replica, string? version = null) =>
         new(Namespace, Name, Revision, replica, version ?? Spec?.Version ?? "1");
+
+    /// <summary>The grain keys of every replica of every version served; none when the entry cannot be served.</summary>
+    public IEnumerable<ModelKey> ReplicaKeys()
+    {
+        foreach (var version in AllVersions)
+        {
+            for (var replica = 0; replica < Replicas; replica++)
+            {
+                yield return ReplicaKey(replica, version.Version);
+            }
+        }
+    }
 }
 
 /// <summary>The set of served models, versioned so gateways can cache it and refresh on change.</summary>

@@ -3,6 +3,7 @@ using Orleans.KServe.Contracts.Grains;
 using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
 using Orleans.KServe.Contracts.Serving;
+using Orleans.Runtime;
 
 namespace Orleans.KServe.Gateway.Routing;
 
@@ -47,9 +48,25 @@ public sealed class ModelRoute
 /// No request calls the control plane. When a replica is active on this very silo and
 /// <see cref="GatewayOptions.LocalFastPath"/> is on, requests go straight to it without an Orleans message.
 /// </summary>
+/// <remarks>
+/// Swaps are make-before-break: a replaced revision keeps serving until every router has the new table and its
+/// calls in progress have finished. A call that still reaches it after that (it picked its route before the table
+/// changed) is answered <see cref="InferenceErrorKind.Retired"/>, and the router sends it to the revision that now
+/// serves the model, waiting for the new table when it has not arrived yet. So a swap fails no call.
+/// </remarks>
 public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, ILocalModelDirectory? localDirectory = null)
 {
+    /// <summary>How often one call is routed again after finding its replica retired.</summary>
+    private const int MaxReroutes = 3;
+
+    /// <summary>How long a call whose replica retired waits for a table that no longer names that replica.</summary>
+    private static readonly TimeSpan RerouteWait = TimeSpan.FromSeconds(10);
+
     private volatile Snapshot _snapshot = new(-1, FrozenDictionary<string, ModelRoute[]>.Empty, []);
+    private volatile TaskCompletionSource _updated = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>This router's name in the registry, which rollouts wait on.</summary>
+    public string Id { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
     /// <summary>The version of the table in use; -1 before the first table arrived.</summary>
     public long Version => _snapshot.Version;
@@ -84,6 +101,9 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         }
 
         _snapshot = new Snapshot(table.Version, byName.ToFrozenDictionary(StringComparer.Ordinal), ordered);
+        var updated = _updated;
+        _updated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        updated.TrySetResult();
     }
 
     /// <summary>
@@ -135,40 +155,179 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
     public void EnsureAvailable(ModelRoute route)
     {
         _ = Servable(route);
-        if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local) && !local.IsLoaded)
+        if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local) && !local.IsLoaded
+            && local.Status.State != ModelState.Retired)
         {
-            // Throws the replica's own 503 (loading, failed with its reason, unloaded).
+            // Throws the replica's own 503 (loading, failed with its reason, unloaded); a retired one is routed past.
             local.GetMetadata();
         }
     }
 
-    /// <summary>Runs an inference on the route's replica.</summary>
+    /// <summary>Runs an inference on the route's replica, or on its successor when the replica has retired.</summary>
     public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request, CancellationToken cancellationToken = default)
     {
         if (TryLocal(route, out var local))
         {
-            return local.InferAsync(request, cancellationToken);
+            try
+            {
+                // A retired replica refuses synchronously, before it has taken the call.
+                return local.InferAsync(request, cancellationToken);
+            }
+            catch (InferenceException e) when (e.Kind == InferenceErrorKind.Retired)
+            {
+                return RerouteAsync(route, request, cancellationToken);
+            }
         }
 
-        return Servable(route).InferAsync(request, cancellationToken);
+        var call = Servable(route).InferAsync(request, cancellationToken);
+        return call.IsCompletedSuccessfully ? call : ViaGrainAsync(call, route, request, cancellationToken);
+    }
+
+    private async ValueTask<InferenceResponse> ViaGrainAsync(
+        ValueTask<InferenceResponse> call, ModelRoute route, InferenceRequest request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call;
+        }
+        catch (Exception e) when (IsRetired(e) || (IsUndelivered(e) && IsStale(route)))
+        {
+            // Retired, or never delivered because the replaced revision's grain was deactivating: not executed, safe to send on.
+            return await RerouteAsync(route, request, cancellationToken);
+        }
+    }
+
+    private static bool IsRetired(Exception e) => e is InferenceException { Kind: InferenceErrorKind.Retired };
+
+    // Failures that say the message never reached a grain method.
+    private static bool IsUndelivered(Exception e) => e is OrleansMessageRejectionException;
+
+    /// <summary>True when the current table no longer routes <paramref name="route"/>'s model to its replica.</summary>
+    private bool IsStale(ModelRoute route)
+    {
+        try
+        {
+            return Successor(route).GrainKey != route.GrainKey;
+        }
+        catch (InferenceException)
+        {
+            return true;
+        }
+    }
+
+    private async ValueTask<InferenceResponse> RerouteAsync(ModelRoute stale, InferenceRequest request, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var route = await SuccessorAsync(stale, cancellationToken);
+            try
+            {
+                return TryLocal(route, out var local)
+                    ? await local.InferAsync(request, cancellationToken)
+                    : await Servable(route).InferAsync(request, cancellationToken);
+            }
+            catch (Exception e) when (attempt < MaxReroutes && (IsRetired(e) || (IsUndelivered(e) && IsStale(route))))
+            {
+                stale = route;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The route that serves in place of <paramref name="stale"/>, whose replica has retired: from the current table,
+    /// or from the next one when the current table still names the retired replica. 404 when the model is gone.
+    /// </summary>
+    private async ValueTask<ModelRoute> SuccessorAsync(ModelRoute stale, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + RerouteWait;
+        while (true)
+        {
+            // Read before the snapshot: a table installed in between completes this signal.
+            var updated = _updated.Task;
+            var fresh = Successor(stale);
+            if (fresh.GrainKey != stale.GrainKey)
+            {
+                return fresh;
+            }
+
+            var remaining = deadline - DateTime.UtcNow;
+            if (remaining <= TimeSpan.Zero)
+            {
+                throw InferenceException.Unavailable(
+                    $"model '{stale.Name}' revision {stale.Entry.Revision} is retired and no newer revision has reached this gateway in {RerouteWait.TotalSeconds:0} s");
+            }
+
+            try
+            {
+                await updated.WaitAsync(remaining, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                // Checked once more above, then refused.
+            }
+        }
+    }
+
+    private ModelRoute Successor(ModelRoute stale)
+    {
+        if (!_snapshot.ByName.TryGetValue(stale.Name, out var versions))
+        {
+            throw InferenceException.ModelNotFound(stale.Name);
+        }
+
+        foreach (var route in versions)
+        {
+            if (route.Version == stale.Version)
+            {
+                return route;
+            }
+        }
+
+        // A model served in one version answers in whatever version replaced it; an explicit version must still exist.
+        return stale.Entry.AllVersions.Length <= 1 && versions.Length == 1
+            ? versions[0]
+            : throw new InferenceException(InferenceErrorKind.NotFound,
+                $"model '{stale.Name}' no longer serves version '{stale.Version}'; it serves version {string.Join(", ", versions.Select(v => v.Version))}");
     }
 
     /// <summary>The route's metadata, cached after the first answer.</summary>
     public async ValueTask<ModelMetadata> GetMetadataAsync(ModelRoute route)
     {
-        if (route.Metadata is { } cached)
+        for (var attempt = 1; ; attempt++)
         {
-            return cached;
-        }
+            if (route.Metadata is { } cached)
+            {
+                return cached;
+            }
 
-        var metadata = TryLocal(route, out var local) ? local.GetMetadata() : await Servable(route).GetMetadataAsync();
-        route.Metadata = metadata;
-        return metadata;
+            try
+            {
+                var metadata = TryLocal(route, out var local) ? local.GetMetadata() : await Servable(route).GetMetadataAsync();
+                route.Metadata = metadata;
+                return metadata;
+            }
+            catch (InferenceException e) when (e.Kind == InferenceErrorKind.Retired && attempt < MaxReroutes)
+            {
+                route = await SuccessorAsync(route, default);
+            }
+        }
     }
 
     /// <summary>The route's configuration.</summary>
-    public async ValueTask<ModelConfiguration> GetConfigurationAsync(ModelRoute route) =>
-        TryLocal(route, out var local) ? local.GetConfiguration() : await Servable(route).GetConfigurationAsync();
+    public async ValueTask<ModelConfiguration> GetConfigurationAsync(ModelRoute route)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return TryLocal(route, out var local) ? local.GetConfiguration() : await Servable(route).GetConfigurationAsync();
+            }
+            catch (InferenceException e) when (e.Kind == InferenceErrorKind.Retired && attempt < MaxReroutes)
+            {
+                route = await SuccessorAsync(route, default);
+            }
+        }
+    }
 
     /// <summary>The route's statistics.</summary>
     public async ValueTask<ModelStatistics> GetStatisticsAsync(ModelRoute route)
@@ -181,25 +340,34 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
         return await Servable(route).GetStatisticsAsync();
     }
 
-    /// <summary>The replica's status; a model that cannot be served reports FailedToLoad with its reason.</summary>
+    /// <summary>
+    /// The replica's status; a model that cannot be served reports FailedToLoad with its reason, and a retired replica
+    /// reports the status of the revision that serves in its place.
+    /// </summary>
     public async ValueTask<ModelStatus> GetStatusAsync(ModelRoute route)
     {
-        if (route.Grain is null)
+        for (var attempt = 1; ; attempt++)
         {
-            return new ModelStatus(ModelState.FailedToLoad, $"{route.Entry.FailureReason}: {route.Entry.FailureMessage}");
-        }
+            if (route.Grain is null)
+            {
+                return new ModelStatus(ModelState.FailedToLoad, $"{route.Entry.FailureReason}: {route.Entry.FailureMessage}");
+            }
 
-        if (route.Entry.Unloaded)
-        {
-            return new ModelStatus(ModelState.Unloaded, "unloaded through the repository extension");
-        }
+            if (route.Entry.Unloaded)
+            {
+                return new ModelStatus(ModelState.Unloaded, "unloaded through the repository extension");
+            }
 
-        if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local))
-        {
-            return local.Status;
-        }
+            var status = localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local)
+                ? local.Status
+                : await route.Grain.GetStatusAsync();
+            if (status.State != ModelState.Retired || attempt == MaxReroutes)
+            {
+                return status;
+            }
 
-        return await route.Grain.GetStatusAsync();
+            route = await SuccessorAsync(route, default);
+        }
     }
 
     private bool TryLocal(ModelRoute route, out ILocalModelEndpoint endpoint)

@@ -4,7 +4,10 @@ using Orleans.KServe.Contracts.Grains;
 
 namespace Orleans.KServe.Gateway.Routing;
 
-/// <summary>Keeps <see cref="ModelRouter"/> current: loads the table at start, then long-polls the registry for changes.</summary>
+/// <summary>
+/// Keeps <see cref="ModelRouter"/> current: loads the table at start, then long-polls the registry for changes. Each
+/// poll names the router and the table it routes by, which is how a rollout knows every router has switched.
+/// </summary>
 public sealed partial class RoutingTableWatcher(IGrainFactory grains, ModelRouter router, ILogger<RoutingTableWatcher> logger) : BackgroundService
 {
     private static readonly TimeSpan PollWait = TimeSpan.FromSeconds(15);
@@ -26,7 +29,7 @@ public sealed partial class RoutingTableWatcher(IGrainFactory grains, ModelRoute
         {
             try
             {
-                var table = await registry.WaitForChangeAsync(router.Version, PollWait, stoppingToken).WaitAsync(stoppingToken);
+                var table = await registry.WaitForChangeAsync(router.Version, PollWait, router.Id, stoppingToken).WaitAsync(stoppingToken);
                 if (table.Version != router.Version)
                 {
                     router.Update(table);
@@ -44,6 +47,25 @@ public sealed partial class RoutingTableWatcher(IGrainFactory grains, ModelRoute
             }
         }
     }
+
+    /// <inheritdoc />
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            // No rollout waits for a router that has stopped.
+            await grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey).LeaveAsync(router.Id).AsTask()
+                .WaitAsync(TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogLeaveFailed(e);
+        }
+    }
+
+    [LoggerMessage(3, LogLevel.Warning, "Could not tell the model registry that this router stops")]
+    private partial void LogLeaveFailed(Exception exception);
 
     [LoggerMessage(1, LogLevel.Information, "Routing table version {Version}: {Count} models")]
     private partial void LogUpdated(long version, int count);

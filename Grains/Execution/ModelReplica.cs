@@ -32,6 +32,10 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     private string? _batchingNote;
     private int _inFlight;
     private long _averageTicks = long.MaxValue;
+    private readonly TaskCompletionSource _settled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Set when the replica stops serving (retired or unloaded); completed once no call is in progress.
+    private TaskCompletionSource? _drained;
 
     /// <summary>Creates the replica in state Pending.</summary>
     public ModelReplica(ModelKey key, ModelSpec spec, InferenceExecutor executor, InferenceMetrics metrics)
@@ -57,6 +61,9 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
 
     /// <summary>Calls in progress.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>Completes once the replica has settled: loaded, failed, unloaded or retired.</summary>
+    public Task WhenSettled => _settled.Task;
 
     /// <summary>Marks the replica as loading.</summary>
     public void MarkLoading() => _status = new ModelStatus(ModelState.Loading);
@@ -95,10 +102,15 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         }
 
         _status = new ModelStatus(ModelState.Loaded, null, DateTimeOffset.UtcNow, loadDuration);
+        _settled.TrySetResult();
     }
 
     /// <summary>Records why loading failed.</summary>
-    public void MarkFailed(string reason) => _status = new ModelStatus(ModelState.FailedToLoad, reason);
+    public void MarkFailed(string reason)
+    {
+        _status = new ModelStatus(ModelState.FailedToLoad, reason);
+        _settled.TrySetResult();
+    }
 
     /// <summary>The metadata; throws 503 until loaded.</summary>
     public ModelMetadata GetMetadata()
@@ -111,7 +123,16 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     public ValueTask<InferenceResponse> InferAsync(InferenceRequest request, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
+
+        // Counted before the state is read, so that a retirement that begins now waits for this call (see Stop).
         Interlocked.Increment(ref _inFlight);
+        if (_status.State == ModelState.Retired)
+        {
+            // No failure of this replica: the gateway routes the call to the revision that replaced it.
+            Leave();
+            throw RetiredException();
+        }
+
         try
         {
             EnsureLoaded();
@@ -268,9 +289,20 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         Volatile.Write(ref _averageTicks, next);
     }
 
+    private void Leave()
+    {
+        if (Interlocked.Decrement(ref _inFlight) == 0 && Volatile.Read(ref _drained) is { } drained)
+        {
+            drained.TrySetResult();
+        }
+    }
+
+    private InferenceException RetiredException() =>
+        new(InferenceErrorKind.Retired, $"model '{Spec.Name}' revision {Key.Revision} is retired: a newer revision serves in its place");
+
     private void Complete(InferenceRequest request, long started, bool success)
     {
-        Interlocked.Decrement(ref _inFlight);
+        Leave();
         var inferences = Rows(request);
         var ticks = Stopwatch.GetTimestamp() - started;
         if (success)
@@ -296,26 +328,69 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
                 throw InferenceException.Unavailable($"model '{Spec.Name}' failed to load: {status.Reason}");
             case ModelState.Unloaded:
                 throw InferenceException.Unavailable($"model '{Spec.Name}' is unloaded");
+            case ModelState.Retired:
+                throw RetiredException();
             default:
                 throw InferenceException.Unavailable($"model '{Spec.Name}' is loading");
         }
     }
 
-    /// <summary>Stops serving; disposes the runtime once the calls in progress have finished (or after <paramref name="drain"/>).</summary>
-    public async Task UnloadAsync(TimeSpan drain)
+    /// <summary>
+    /// Stops serving on request: calls from now on are refused with 503 "unloaded", queued ones fail at once, calls
+    /// already executing finish. Answers when they have, or after <paramref name="drain"/>; the runtime is freed once they have.
+    /// </summary>
+    public Task UnloadAsync(TimeSpan drain)
     {
-        _status = new ModelStatus(ModelState.Unloaded);
-        _batcher?.Dispose();
-        var deadline = Stopwatch.GetTimestamp() + (long)(drain.TotalSeconds * Stopwatch.Frequency);
-        while (InFlight > 0 && Stopwatch.GetTimestamp() < deadline)
+        if (_status.State != ModelState.Retired)
         {
-            await Task.Delay(10).ConfigureAwait(false);
+            _status = new ModelStatus(ModelState.Unloaded);
         }
 
+        _batcher?.Dispose();
+        return Stop(drain);
+    }
+
+    /// <summary>
+    /// Retires the replica (a newer revision serves in its place): calls from now on are answered
+    /// <see cref="InferenceErrorKind.Retired"/> for the gateway to route again, while every call already here, queued
+    /// ones included, is served. Answers when they have been, or after <paramref name="drain"/>; the batcher and the
+    /// runtime are freed once they have.
+    /// </summary>
+    public Task RetireAsync(TimeSpan drain)
+    {
+        _status = new ModelStatus(ModelState.Retired, "replaced by a newer revision");
+        return Stop(drain);
+    }
+
+    private async Task Stop(TimeSpan drain)
+    {
+        _settled.TrySetResult();
+
+        // The full fence of the exchange orders the state written above before the read of the in-flight count, as
+        // InferAsync counts itself before it reads the state: a call either sees the new state or is waited for.
+        var drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        drained = Interlocked.CompareExchange(ref _drained, drained, null) ?? drained;
         if (InFlight == 0)
         {
-            Dispose();
+            drained.TrySetResult();
         }
+
+        if (!drained.Task.IsCompleted)
+        {
+            _ = drained.Task.ContinueWith(static (_, state) => ((ModelReplica)state!).Release(), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            await Task.WhenAny(drained.Task, Task.Delay(drain)).ConfigureAwait(false);
+            return;
+        }
+
+        Release();
+    }
+
+    // Frees what the replica holds once no call is in progress; idempotent.
+    private void Release()
+    {
+        _batcher?.Dispose();
+        Dispose();
     }
 
     /// <inheritdoc />

@@ -27,9 +27,28 @@ public sealed class ModelRegistryGrain(
     : Grain, IModelRegistryGrain
 {
     private static readonly TimeSpan MaxWatch = TimeSpan.FromSeconds(20);
+
+    // A router that has not watched for this long is taken as gone: a watching router calls again at least every MaxWatch.
+    private static readonly TimeSpan RouterLease = MaxWatch + TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan MaxRouterWait = TimeSpan.FromSeconds(20);
     private TaskCompletionSource<RoutingTable> _changed = NewSignal();
 
+    // Which table each router routes by; in memory only: after a re-activation routers report again within a watch.
+    private readonly Dictionary<string, RouterView> _routers = new(StringComparer.Ordinal);
+    private TaskCompletionSource _routersMoved = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private static TaskCompletionSource<RoutingTable> NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private sealed class RouterView(long version)
+    {
+        public long Version { get; set; } = version;
+
+        public int Watching { get; set; }
+
+        public DateTime LastSeen { get; set; } = DateTime.UtcNow;
+
+        public bool Alive(DateTime now) => Watching > 0 || now - LastSeen < RouterLease;
+    }
 
     /// <inheritdoc />
     public async ValueTask<RoutingTable> ApplyAsync(string source, ImmutableArray<ServiceEntry> services)
@@ -90,7 +109,7 @@ public sealed class ModelRegistryGrain(
     }
 
     /// <inheritdoc />
-    public async ValueTask<RoutingTable> PublishAsync(string @namespace, string name, int revision)
+    public async ValueTask<PublishResult> PublishAsync(string @namespace, string name, int revision)
     {
         var stagedKey = $"{@namespace}/{name}/{revision}";
         if (!state.State.Staged.TryGetValue(stagedKey, out var staged))
@@ -98,9 +117,32 @@ public sealed class ModelRegistryGrain(
             throw new InvalidOperationException($"revision {revision} of {@namespace}/{name} is not staged");
         }
 
-        var services = state.State.Table.Services.Where(e => !(e.Namespace == @namespace && e.Name == name)).Append(staged);
         state.State.Staged = state.State.Staged.Remove(stagedKey);
-        return await PublishAsync(services.ToImmutableArray());
+        var current = state.State.Table.Services.FirstOrDefault(e => e.Namespace == @namespace && e.Name == name);
+        if (current is not null && current.Revision > revision)
+        {
+            // Two rollouts raced and the later revision was published first: it stays.
+            await state.WriteStateAsync();
+            return new PublishResult(state.State.Table, Published: false, Replaced: null, Current: current);
+        }
+
+        var services = state.State.Table.Services.Where(e => !(e.Namespace == @namespace && e.Name == name)).Append(staged);
+        var table = await PublishAsync(services.ToImmutableArray());
+        return new PublishResult(table, Published: true, Replaced: current, Current: staged);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> DiscardAsync(string @namespace, string name, int revision)
+    {
+        var stagedKey = $"{@namespace}/{name}/{revision}";
+        if (!state.State.Staged.ContainsKey(stagedKey))
+        {
+            return false;
+        }
+
+        state.State.Staged = state.State.Staged.Remove(stagedKey);
+        await state.WriteStateAsync();
+        return true;
     }
 
     /// <inheritdoc />
@@ -135,9 +177,10 @@ public sealed class ModelRegistryGrain(
     public ValueTask<RoutingTable> GetTableAsync() => new(state.State.Table);
 
     /// <inheritdoc />
-    public async Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait, CancellationToken cancellationToken = default)
+    public async Task<RoutingTable> WaitForChangeAsync(long knownVersion, TimeSpan maxWait, string? routerId = null, CancellationToken cancellationToken = default)
     {
         var table = state.State.Table;
+        var router = routerId is null ? null : Report(routerId, knownVersion);
         if (table.Version != knownVersion)
         {
             return table;
@@ -146,8 +189,93 @@ public sealed class ModelRegistryGrain(
         // A watcher that stops (its gateway shuts down) cancels the call, so the wait never holds up deactivation.
         var wait = maxWait < MaxWatch ? maxWait : MaxWatch;
         var signal = _changed.Task;
-        await Task.WhenAny(signal, Task.Delay(wait, cancellationToken));
+        if (router is not null)
+        {
+            router.Watching++;
+        }
+
+        try
+        {
+            await Task.WhenAny(signal, Task.Delay(wait, cancellationToken));
+        }
+        finally
+        {
+            if (router is not null)
+            {
+                router.Watching--;
+            }
+        }
+
         return state.State.Table;
+    }
+
+    private RouterView Report(string routerId, long version)
+    {
+        if (!_routers.TryGetValue(routerId, out var router))
+        {
+            router = new RouterView(version);
+            _routers[routerId] = router;
+        }
+
+        router.Version = version;
+        router.LastSeen = DateTime.UtcNow;
+        MoveRouters();
+        return router;
+    }
+
+    private void MoveRouters()
+    {
+        var moved = _routersMoved;
+        _routersMoved = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        moved.TrySetResult();
+    }
+
+    /// <inheritdoc />
+    public ValueTask LeaveAsync(string routerId)
+    {
+        if (_routers.Remove(routerId))
+        {
+            MoveRouters();
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public async Task<ImmutableArray<string>> WaitForRoutersAsync(long version, TimeSpan maxWait)
+    {
+        var deadline = DateTime.UtcNow + (maxWait < MaxRouterWait ? maxWait : MaxRouterWait);
+        while (true)
+        {
+            var now = DateTime.UtcNow;
+            var behind = ImmutableArray.CreateBuilder<string>();
+            List<string>? gone = null;
+            foreach (var (id, router) in _routers)
+            {
+                if (!router.Alive(now))
+                {
+                    (gone ??= []).Add(id);
+                }
+                else if (router.Version < version)
+                {
+                    behind.Add(id);
+                }
+            }
+
+            foreach (var id in gone ?? [])
+            {
+                _routers.Remove(id);
+            }
+
+            if (behind.Count == 0 || now >= deadline)
+            {
+                return behind.ToImmutable();
+            }
+
+            // Woken by any router's report; at least once a second so that a lease running out is noticed.
+            var remaining = deadline - now;
+            await Task.WhenAny(_routersMoved.Task, Task.Delay(remaining < TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1)));
+        }
     }
 
     /// <inheritdoc />

@@ -4,6 +4,7 @@ using Orleans.KServe.Contracts.Grains;
 using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
 using Orleans.KServe.Contracts.Serving;
+using Orleans.KServe.Operator.Rollout;
 
 namespace Orleans.KServe.Operator.Sources;
 
@@ -21,10 +22,9 @@ public sealed class ModelRepositoryOptions
 public sealed partial class LocalRepositoryService(
     LocalFolderSource source,
     IGrainFactory grains,
+    RevisionRollout rollout,
     ILogger<LocalRepositoryService> logger) : IHostedService, IModelRepositoryControl
 {
-    private static readonly TimeSpan LoadTimeout = TimeSpan.FromMinutes(5);
-
     /// <inheritdoc />
     public Task StartAsync(CancellationToken cancellationToken) => ReloadAsync();
 
@@ -55,9 +55,9 @@ public sealed partial class LocalRepositoryService(
                 continue;
             }
 
-            foreach (var key in ReplicaKeys(entry))
+            foreach (var key in entry.ReplicaKeys())
             {
-                activations.Add(grains.GetGrain<IModelGrain>(key).GetStatusAsync().AsTask());
+                activations.Add(grains.GetGrain<IModelGrain>(key.ToString()).GetStatusAsync().AsTask());
             }
         }
 
@@ -70,53 +70,21 @@ public sealed partial class LocalRepositoryService(
     {
         var entry = source.Scan().FirstOrDefault(e => e.Name == model)
             ?? throw new InferenceException(InferenceErrorKind.NotFound, $"the model repository {source.Folder} declares no model '{model}'");
-        var registry = grains.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey);
-        var previous = (await registry.GetTableAsync()).Services.FirstOrDefault(e => e.Namespace == entry.Namespace && e.Name == entry.Name);
+
+        // The new revision loads while the current one keeps serving; it serves once loaded, and the call answers
+        // once every router routes to it.
+        var result = await rollout.RollOutAsync(source.SourceName, entry, cancellationToken);
+        LogReloaded(model, result.Entry.Revision, result.Status.State);
         if (entry.Spec is null)
         {
-            // Not servable as declared now: publish the reason so the index and requests report it.
-            var failed = await registry.StageAsync(source.SourceName, entry);
-            await registry.PublishAsync(failed.Namespace, failed.Name, failed.Revision);
             throw new InferenceException(InferenceErrorKind.InvalidInput, $"model '{model}' cannot be loaded: {entry.FailureReason}: {entry.FailureMessage}");
         }
 
-        // The new revision loads while the current one keeps serving; it is published once it has settled.
-        var staged = await registry.StageAsync(source.SourceName, entry);
-        var replicas = ReplicaKeys(staged).Select(k => grains.GetGrain<IModelGrain>(k)).ToList();
-        var deadline = DateTime.UtcNow + LoadTimeout;
-        var status = new ModelStatus(ModelState.Pending);
-        foreach (var replica in replicas)
+        if (result.Status.State != ModelState.Loaded)
         {
-            while (true)
-            {
-                status = await replica.GetStatusAsync();
-                if (status.IsSettled || DateTime.UtcNow > deadline)
-                {
-                    break;
-                }
-
-                await Task.Delay(20, cancellationToken);
-            }
-
-            if (status.State != ModelState.Loaded)
-            {
-                break;
-            }
-        }
-
-        await registry.PublishAsync(staged.Namespace, staged.Name, staged.Revision);
-        LogReloaded(model, staged.Revision, status.State);
-        if (previous?.Spec is not null)
-        {
-            foreach (var key in ReplicaKeys(previous))
-            {
-                await grains.GetGrain<IModelGrain>(key).UnloadAsync();
-            }
-        }
-
-        if (status.State != ModelState.Loaded)
-        {
-            throw new InferenceException(InferenceErrorKind.InvalidInput, $"model '{model}' failed to load: {status.Reason ?? status.State.ToString()}");
+            var kept = result.Published ? "" : "; the revision that served keeps serving";
+            throw new InferenceException(InferenceErrorKind.InvalidInput,
+                $"model '{model}' failed to load: {result.Status.Reason ?? result.Status.State.ToString()}{kept}");
         }
     }
 
@@ -127,17 +95,13 @@ public sealed partial class LocalRepositoryService(
         var entry = (await registry.GetTableAsync()).Services.FirstOrDefault(e => e.Name == model)
             ?? throw InferenceException.ModelNotFound(model);
         await registry.MarkUnloadedAsync(entry.Namespace, entry.Name);
-        foreach (var key in ReplicaKeys(entry))
+        foreach (var key in entry.ReplicaKeys())
         {
-            await grains.GetGrain<IModelGrain>(key).UnloadAsync();
+            await grains.GetGrain<IModelGrain>(key.ToString()).UnloadAsync();
         }
 
         LogUnloaded(model);
     }
-
-    /// <summary>The grain keys of every replica of every version an entry serves.</summary>
-    public static IEnumerable<string> ReplicaKeys(ServiceEntry entry) =>
-        entry.AllVersions.SelectMany(version => Enumerable.Range(0, entry.Replicas).Select(r => entry.ReplicaKey(r, version.Version).ToString()));
 
     [LoggerMessage(3, LogLevel.Information, "Model {Model} reloaded from the repository as revision {Revision}: {State}")]
     private partial void LogReloaded(string model, int revision, ModelState state);

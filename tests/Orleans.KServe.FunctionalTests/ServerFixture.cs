@@ -56,11 +56,18 @@ public class ServerFixture : IAsyncLifetime
     /// <summary>Extra server arguments a derived fixture adds.</summary>
     protected virtual IEnumerable<string> ExtraArguments => [];
 
+    /// <summary>False for a fixture that serves only what <see cref="WriteMore"/> writes.</summary>
+    protected virtual bool WriteSamples => true;
+
     public WebApplication App => _app!;
 
     public virtual async Task InitializeAsync()
     {
-        WriteRepository(Repository);
+        if (WriteSamples)
+        {
+            WriteRepository(Repository);
+        }
+
         WriteMore(Repository);
         _app = SiloHost.Build(
         [
@@ -75,25 +82,11 @@ public class ServerFixture : IAsyncLifetime
         await WaitReadyAsync();
     }
 
-    private async Task WaitReadyAsync()
+    private Task WaitReadyAsync() => Wait.UntilAsync(async () =>
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (true)
-        {
-            using var response = await Http.GetAsync("/v2/health/ready");
-            if (response.IsSuccessStatusCode)
-            {
-                return;
-            }
-
-            if (DateTime.UtcNow > deadline)
-            {
-                throw new TimeoutException($"the server at {BaseAddress} was not ready after 60 s");
-            }
-
-            await Task.Delay(50);
-        }
-    }
+        using var response = await Http.GetAsync("/v2/health/ready");
+        return response.IsSuccessStatusCode;
+    }, $"the server at {BaseAddress} to be ready", TimeSpan.FromSeconds(60));
 
     public virtual async Task DisposeAsync()
     {

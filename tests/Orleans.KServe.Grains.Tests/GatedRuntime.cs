@@ -67,9 +67,7 @@ public sealed class GatedRuntimeFactory : IModelRuntimeFactory
             }
         }
 
-        public void Dispose()
-        {
-        }
+        public void Dispose() => model.Dispose();
     }
 }
 
@@ -97,6 +95,13 @@ public sealed class GatedModel(string name)
     public int MaxRunning => Volatile.Read(ref _maxRunning);
 
     public int Started => Volatile.Read(ref _started);
+
+    private int _disposed;
+
+    /// <summary>How often a loaded runtime of this model was freed.</summary>
+    public int Disposed => Volatile.Read(ref _disposed);
+
+    internal void Dispose() => Interlocked.Increment(ref _disposed);
 
     internal void Enter()
     {

@@ -199,11 +199,14 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
-    public async Task An_undeclared_model_key_is_not_found()
+    public async Task A_model_key_that_is_not_declared_serves_nothing_and_answers_retired_so_that_gateways_route_again()
     {
         var grain = fixture.Client.GetGrain<Contracts.Grains.IModelGrain>(new ModelKey("tests", "never-declared", 1, 0).ToString());
-        Assert.Equal(ModelState.FailedToLoad, (await grain.GetStatusAsync()).State);
+        var status = await grain.GetStatusAsync();
+        Assert.Equal(ModelState.Retired, status.State);
+        Assert.Contains("no model is declared as 'never-declared' revision 1", status.Reason);
         var error = await Assert.ThrowsAsync<InferenceException>(() => grain.InferAsync(Floats("input", 1)).AsTask());
-        Assert.Equal(404, error.HttpStatus);
+        Assert.Equal(InferenceErrorKind.Retired, error.Kind);
+        Assert.Contains("never-declared", error.Message);
     }
 }

@@ -31,7 +31,10 @@ public class SwapServerFixture : ServerFixture
     }
 
     /// <summary>Declares <c>swap</c> as the y = <paramref name="factor"/>·x artifact (read at the next load).</summary>
-    public void PointAt(int factor) => File.WriteAllText(YamlPath, $$"""
+    public void PointAt(int factor) => PointAt($"times{factor}");
+
+    /// <summary>Declares <c>swap</c> as the artifact in <paramref name="folder"/> of the repository.</summary>
+    public void PointAt(string folder) => File.WriteAllText(YamlPath, $$"""
         apiVersion: serving.kserve.io/v1beta1
         kind: InferenceService
         metadata:
@@ -40,7 +43,7 @@ public class SwapServerFixture : ServerFixture
           predictor:
             model:
               modelFormat: {name: onnx}
-              storageUri: file://times{{factor}}
+              storageUri: file://{{folder}}
         """);
 
     /// <summary>The revision the registry serves for <c>swap</c> now.</summary>
@@ -171,6 +174,37 @@ public abstract class SwapTestsBase(SwapServerFixture server, ITestOutputHelper 
         var all = await load.StopAsync();
         Report($"{loadsAtOnce} loads at once", swaps, all);
         AssertEveryAnswerIsOneOfTheArtifacts(all);
+    }
+
+    [Fact]
+    public async Task A_load_whose_artifact_cannot_load_leaves_the_serving_revision_serving()
+    {
+        var factor = await CurrentFactorAsync();
+        var served = await server.ServedRevisionAsync();
+        Directory.CreateDirectory(Path.Combine(server.Repository, "not-onnx"));
+        File.WriteAllText(Path.Combine(server.Repository, "not-onnx", "model.onnx"), "this is not an ONNX model");
+        using var channel = GrpcChannel.ForAddress(server.GrpcAddress);
+        await using var load = StartLoad(channel);
+        try
+        {
+            server.PointAt("not-onnx");
+            var (status, body) = await server.PostJsonAsync("/v2/repository/models/swap/load", "");
+            Assert.Equal(400, status);
+            Assert.Contains("failed to load", Json.Error(body));
+            Assert.Contains("keeps serving", Json.Error(body));
+            await load.WaitForMoreAsync(200);
+        }
+        finally
+        {
+            server.PointAt(factor);
+        }
+
+        var samples = await load.StopAsync();
+        Assert.Equal(served, await server.ServedRevisionAsync());
+        Assert.All(samples, s => Assert.True(s.Factor == factor, $"an answer of {s.Factor}x ({s.Error}) while {factor}x served"));
+        var index = (await server.PostJsonAsync("/v2/repository/index", "{}")).Body!.AsArray();
+        Assert.Equal("READY", index.Single(e => e!["name"]!.GetValue<string>() == "swap")!["state"]!.GetValue<string>());
+        await OldRevisionsGoneAsync("the failed load");
     }
 
     private async Task<int> CurrentFactorAsync()

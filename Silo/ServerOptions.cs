@@ -36,6 +36,18 @@ public sealed class ServerOptions
     /// <summary>Largest gRPC message received or sent, bytes. Default 256 MiB (KServe's is 8 MiB).</summary>
     public long GrpcMaxMessageBytes { get; set; } = 256L * 1024 * 1024;
 
+    /// <summary>Most bytes one compressed gRPC message may inflate to. Default 64 MiB, or the message limit when that is smaller.</summary>
+    public long? GrpcMaxDecompressedBytes { get; set; }
+
+    /// <summary>Request bytes held at once across all calls, REST and gRPC, inflated or not. Default: a quarter of the process's memory, at least 64 MiB.</summary>
+    public long? MaxBufferedRequestBytes { get; set; }
+
+    /// <summary>The inflate limit in effect.</summary>
+    public long EffectiveGrpcMaxDecompressedBytes => GrpcMaxDecompressedBytes ?? Math.Min(64L * 1024 * 1024, GrpcMaxMessageBytes);
+
+    /// <summary>The request bytes budget in effect.</summary>
+    public long EffectiveMaxBufferedRequestBytes => MaxBufferedRequestBytes ?? Orleans.KServe.Gateway.Serving.RequestBytesBudget.DefaultLimit();
+
     /// <summary>Inference requests in flight before new ones get 503. Default 1024.</summary>
     public int MaxInFlightRequests { get; set; } = 1024;
 
@@ -88,6 +100,16 @@ public sealed class ServerOptions
             errors.Add($"--grpc-max-message-bytes must be between 1024 and {int.MaxValue}, not {GrpcMaxMessageBytes}");
         }
 
+        if (EffectiveGrpcMaxDecompressedBytes < 1024 || EffectiveGrpcMaxDecompressedBytes > GrpcMaxMessageBytes)
+        {
+            errors.Add($"--grpc-max-decompressed-bytes must be between 1024 and --grpc-max-message-bytes ({GrpcMaxMessageBytes}), not {EffectiveGrpcMaxDecompressedBytes}");
+        }
+
+        if (EffectiveMaxBufferedRequestBytes < 1024 * 1024)
+        {
+            errors.Add($"--max-buffered-request-bytes must be at least 1048576 (1 MiB), not {EffectiveMaxBufferedRequestBytes}");
+        }
+
         if (MaxInFlightRequests < 1)
         {
             errors.Add($"--max-in-flight must be at least 1, not {MaxInFlightRequests}");
@@ -131,6 +153,8 @@ public sealed class ServerOptions
         ["--max-request-body-bytes"] = $"{Section}:MaxRequestBodyBytes",
         ["--max-in-flight"] = $"{Section}:MaxInFlightRequests",
         ["--grpc-max-message-bytes"] = $"{Section}:GrpcMaxMessageBytes",
+        ["--grpc-max-decompressed-bytes"] = $"{Section}:GrpcMaxDecompressedBytes",
+        ["--max-buffered-request-bytes"] = $"{Section}:MaxBufferedRequestBytes",
         ["--executor-threads"] = $"{Section}:ExecutorThreads",
         ["--shutdown-timeout"] = $"{Section}:ShutdownTimeoutSeconds",
         ["--local-fast-path"] = $"{Section}:LocalFastPath",

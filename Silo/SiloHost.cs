@@ -97,17 +97,22 @@ public static class SiloHost
             gateway.MaxRequestBodyBytes = options.MaxRequestBodyBytes;
             gateway.MaxInFlightRequests = options.MaxInFlightRequests;
             gateway.LocalFastPath = options.LocalFastPath;
+            gateway.GrpcMaxMessageBytes = options.GrpcMaxMessageBytes;
+            gateway.GrpcMaxDecompressedBytes = options.EffectiveGrpcMaxDecompressedBytes;
+            gateway.MaxBufferedRequestBytes = options.EffectiveMaxBufferedRequestBytes;
         });
         builder.Services.AddInferenceGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = (int)options.GrpcMaxMessageBytes;
             grpc.MaxSendMessageSize = (int)options.GrpcMaxMessageBytes;
+            grpc.CompressionProviders = BoundedCompressionProvider.All(options.EffectiveGrpcMaxDecompressedBytes);
         });
         builder.Services.AddHostedService<ShutdownReporter>();
 
         var app = builder.Build();
         app.UseInferenceErrorBodies();
         app.MapPrometheusScrapingEndpoint("/metrics");
+        app.UseGrpcRequestGuard();
         app.MapInferenceApi();
         app.MapInferenceGrpc();
         return app;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Orleans.KServe.Gateway.Serving;
 
 namespace Orleans.KServe.Gateway.Codecs;
 
@@ -8,14 +9,29 @@ namespace Orleans.KServe.Gateway.Codecs;
 /// completed (<see cref="Dispose"/>), or abandons them to the garbage collector when a call may still be reading
 /// them (<see cref="Abandon"/>).
 /// </summary>
-public sealed class PooledBuffers : IDisposable
+/// <remarks>
+/// With a <see cref="RequestBytesBudget"/>, every rent is taken from it first (refused with 413 / RESOURCE_EXHAUSTED
+/// before the array is rented when the server holds too much already) and given back when the arrays are returned
+/// or abandoned.
+/// </remarks>
+public sealed class PooledBuffers(RequestBytesBudget? budget = null) : IDisposable
 {
     private byte[]?[] _rented = new byte[]?[4];
     private int _count;
+    private long _reserved;
+
+    /// <summary>Bytes this request has taken from the budget.</summary>
+    public long Reserved => _reserved;
 
     /// <summary>Rents an array of at least <paramref name="minimumLength"/> bytes.</summary>
     public byte[] Rent(int minimumLength)
     {
+        if (budget is not null)
+        {
+            budget.Reserve(minimumLength);
+            _reserved += minimumLength;
+        }
+
         var array = ArrayPool<byte>.Shared.Rent(minimumLength);
         Adopt(array);
         return array;
@@ -37,6 +53,13 @@ public sealed class PooledBuffers : IDisposable
     {
         Array.Clear(_rented, 0, _count);
         _count = 0;
+        ReleaseBudget();
+    }
+
+    private void ReleaseBudget()
+    {
+        budget?.Release(_reserved);
+        _reserved = 0;
     }
 
     /// <summary>Returns every rented array to the pool.</summary>
@@ -49,5 +72,6 @@ public sealed class PooledBuffers : IDisposable
         }
 
         _count = 0;
+        ReleaseBudget();
     }
 }

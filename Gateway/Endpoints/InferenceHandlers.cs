@@ -16,6 +16,7 @@ public sealed partial class InferenceHandlers(
     ModelRouter router,
     GatewayOptions options,
     RequestAdmission admission,
+    Serving.RequestBytesBudget budget,
     ILogger<InferenceHandlers> logger,
     IModelRepositoryControl? repository = null)
 {
@@ -507,7 +508,7 @@ public sealed partial class InferenceHandlers(
             return;
         }
 
-        var buffers = new PooledBuffers();
+        var buffers = new PooledBuffers(budget);
         var release = true;
         try
         {

@@ -19,6 +19,12 @@ public static class GrpcHostingExtensions
         return services;
     }
 
+    /// <summary>
+    /// Checks every gRPC request's frames as they arrive (<see cref="GrpcRequestGuard"/>): frame lengths against the
+    /// message limit and the server's request bytes budget. Add it before the gRPC endpoints run.
+    /// </summary>
+    public static IApplicationBuilder UseGrpcRequestGuard(this IApplicationBuilder app) => GrpcRequestGuard.Use(app);
+
     /// <summary>Maps <c>inference.GRPCInferenceService</c>.</summary>
     public static IEndpointRouteBuilder MapInferenceGrpc(this IEndpointRouteBuilder endpoints)
     {

@@ -22,6 +22,7 @@ namespace Orleans.KServe.Gateway.Grpc;
 public sealed partial class InferenceGrpcService(
     ModelRouter router,
     RequestAdmission admission,
+    Serving.RequestBytesBudget budget,
     InferenceHandlers handlers,
     ILogger<InferenceGrpcService> logger,
     IModelRepositoryControl? repository = null) : InferenceGrpcServiceBase
@@ -74,7 +75,7 @@ public sealed partial class InferenceGrpcService(
 
     private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, CancellationToken cancellationToken)
     {
-        var buffers = new PooledBuffers();
+        var buffers = new PooledBuffers(budget);
         var release = true;
         try
         {

@@ -34,6 +34,7 @@ public static class GatewayHostingExtensions
             sp.GetRequiredService<GatewayOptions>(),
             sp.GetService<ILocalModelDirectory>()));
         services.TryAddSingleton<RequestAdmission>();
+        services.TryAddSingleton(sp => new Serving.RequestBytesBudget(sp.GetRequiredService<GatewayOptions>().MaxBufferedRequestBytes));
         services.TryAddSingleton<InferenceHandlers>();
         services.AddHostedService<RoutingTableWatcher>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics

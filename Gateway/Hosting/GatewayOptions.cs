@@ -13,6 +13,18 @@ public sealed class GatewayOptions
 
     /// <summary>Hand requests to a replica active on this silo without an Orleans message. Default on.</summary>
     public bool LocalFastPath { get; set; } = true;
+
+    /// <summary>Largest gRPC message received, bytes, as its frame declares it (compressed or not). Default 256 MiB.</summary>
+    public long GrpcMaxMessageBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>Most bytes one compressed gRPC message may inflate to; at most <see cref="GrpcMaxMessageBytes"/>. Default 64 MiB.</summary>
+    public long GrpcMaxDecompressedBytes { get; set; } = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Request bytes held at once across every call, REST and gRPC, inflated or not; more are refused with 413 /
+    /// RESOURCE_EXHAUSTED. Default: a quarter of the memory the process may use, at least 64 MiB.
+    /// </summary>
+    public long MaxBufferedRequestBytes { get; set; } = Serving.RequestBytesBudget.DefaultLimit();
 }
 
 /// <summary>Reports every invalid gateway setting at once.</summary>
@@ -30,6 +42,21 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.MaxInFlightRequests < 1)
         {
             failures.Add($"max in-flight requests must be at least 1, not {options.MaxInFlightRequests}");
+        }
+
+        if (options.GrpcMaxMessageBytes is < 1024 or > int.MaxValue)
+        {
+            failures.Add($"the gRPC message limit must be between 1024 and {int.MaxValue} bytes, not {options.GrpcMaxMessageBytes}");
+        }
+
+        if (options.GrpcMaxDecompressedBytes < 1024 || options.GrpcMaxDecompressedBytes > options.GrpcMaxMessageBytes)
+        {
+            failures.Add($"the gRPC decompressed message limit must be between 1024 and the gRPC message limit ({options.GrpcMaxMessageBytes}), not {options.GrpcMaxDecompressedBytes}");
+        }
+
+        if (options.MaxBufferedRequestBytes < 1024 * 1024)
+        {
+            failures.Add($"the request bytes budget must be at least 1 MiB, not {options.MaxBufferedRequestBytes}");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

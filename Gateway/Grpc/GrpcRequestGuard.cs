@@ -1,0 +1,169 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.KServe.Contracts.Inference;
+using Orleans.KServe.Gateway.Serving;
+
+namespace Orleans.KServe.Gateway.Grpc;
+
+/// <summary>
+/// Reads the length-prefixed message frames of a gRPC request as they arrive, ahead of the gRPC server: a frame
+/// that declares more than the message limit is refused with RESOURCE_EXHAUSTED from its 5-byte header alone (the
+/// gRPC server reads 0xFFFFFFFF as a failure of its own and answered UNKNOWN), and every frame's length is taken
+/// from the server's <see cref="RequestBytesBudget"/> before its bytes are buffered. A compressed frame's inflated
+/// bytes are counted by <see cref="BoundedCompressionProvider"/> through <see cref="Current"/>.
+/// </summary>
+public sealed class GrpcRequestGuard : PipeReader
+{
+    private const int HeaderSize = 5;
+    private static readonly AsyncLocal<GrpcRequestGuard?> s_current = new();
+
+    private readonly PipeReader _inner;
+    private readonly RequestBytesBudget _budget;
+    private readonly long _maxMessageBytes;
+    private ReadOnlySequence<byte> _last;
+    private long _position;
+    private long _nextHeader;
+    private long _frameReserved;
+    private long _inflatedReserved;
+
+    private GrpcRequestGuard(PipeReader inner, RequestBytesBudget budget, long maxMessageBytes)
+    {
+        _inner = inner;
+        _budget = budget;
+        _maxMessageBytes = maxMessageBytes;
+    }
+
+    /// <summary>The guard of the gRPC call running on this flow, if any.</summary>
+    public static GrpcRequestGuard? Current => s_current.Value;
+
+    /// <summary>Counts bytes inflated from a compressed frame against the budget (refused with RESOURCE_EXHAUSTED).</summary>
+    public void ReserveInflated(long bytes)
+    {
+        Reserve(bytes);
+        _inflatedReserved += bytes;
+    }
+
+    private void Reserve(long bytes)
+    {
+        try
+        {
+            _budget.Reserve(bytes);
+        }
+        catch (InferenceException e)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message));
+        }
+    }
+
+    /// <inheritdoc />
+    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+        Inspect(result.Buffer);
+        return result;
+    }
+
+    /// <inheritdoc />
+    public override bool TryRead(out ReadResult result)
+    {
+        if (!_inner.TryRead(out result))
+        {
+            return false;
+        }
+
+        Inspect(result.Buffer);
+        return true;
+    }
+
+    // Parses every frame header that lies in the buffer; the buffer starts at stream offset _position.
+    private void Inspect(ReadOnlySequence<byte> buffer)
+    {
+        _last = buffer;
+        Span<byte> header = stackalloc byte[HeaderSize];
+        while (_nextHeader + HeaderSize <= _position + buffer.Length)
+        {
+            buffer.Slice(_nextHeader - _position, HeaderSize).CopyTo(header);
+            var length = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+            if (length > _maxMessageBytes)
+            {
+                throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                    $"the request message declares {length} bytes, more than the limit of {_maxMessageBytes} bytes (--grpc-max-message-bytes)"));
+            }
+
+            // The frame before this one has been read whole: what it held is the call's to keep, not the stream's.
+            _budget.Release(_frameReserved + _inflatedReserved);
+            _frameReserved = _inflatedReserved = 0;
+            Reserve(length);
+            _frameReserved = length;
+            _nextHeader += HeaderSize + length;
+        }
+    }
+
+    /// <inheritdoc />
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    /// <inheritdoc />
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        _position += _last.Slice(_last.Start, consumed).Length;
+        _last = default;
+        _inner.AdvanceTo(consumed, examined);
+    }
+
+    /// <inheritdoc />
+    public override void CancelPendingRead() => _inner.CancelPendingRead();
+
+    /// <inheritdoc />
+    public override void Complete(Exception? exception = null) => _inner.Complete(exception);
+
+    /// <inheritdoc />
+    public override ValueTask CompleteAsync(Exception? exception = null) => _inner.CompleteAsync(exception);
+
+    private void ReleaseAll()
+    {
+        _budget.Release(_frameReserved + _inflatedReserved);
+        _frameReserved = _inflatedReserved = 0;
+    }
+
+    /// <summary>Guards every gRPC request (HTTP/2, <c>application/grpc</c>) that passes through <paramref name="app"/>.</summary>
+    public static IApplicationBuilder Use(IApplicationBuilder app)
+    {
+        var budget = app.ApplicationServices.GetRequiredService<RequestBytesBudget>();
+        var options = app.ApplicationServices.GetRequiredService<GatewayOptions>();
+        return app.Use(async (context, next) =>
+        {
+            if (!IsGrpc(context.Request) || context.Features.Get<IRequestBodyPipeFeature>() is not { } body)
+            {
+                await next(context);
+                return;
+            }
+
+            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes);
+            context.Features.Set<IRequestBodyPipeFeature>(new GuardedBody(guard));
+            s_current.Value = guard;
+            try
+            {
+                await next(context);
+            }
+            finally
+            {
+                s_current.Value = null;
+                guard.ReleaseAll();
+            }
+        });
+    }
+
+    private static bool IsGrpc(HttpRequest request) =>
+        HttpProtocol.IsHttp2(request.Protocol) && request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+
+    private sealed class GuardedBody(PipeReader reader) : IRequestBodyPipeFeature
+    {
+        public PipeReader Reader { get; } = reader;
+    }
+}

@@ -1,6 +1,6 @@
 namespace Orleans.KServe.Contracts.Inference;
 
-/// <summary>What kind of failure an inference call met; each maps to one HTTP status and one gRPC status.</summary>
+/// <summary>What kind of failure an inference call met; each maps to one HTTP status and one gRPC status (the gateway's failure table).</summary>
 public enum InferenceErrorKind : byte
 {
     /// <summary>The request is malformed or does not fit the model: 400 / INVALID_ARGUMENT.</summary>
@@ -38,19 +38,6 @@ public sealed class InferenceException : Exception
 
     /// <summary>The failure kind.</summary>
     [Id(0)] public InferenceErrorKind Kind { get; }
-
-    /// <summary>The HTTP status for this failure.</summary>
-    public int HttpStatus => Kind switch
-    {
-        InferenceErrorKind.InvalidInput => 400,
-        InferenceErrorKind.NotFound => 404,
-        InferenceErrorKind.Unavailable => 503,
-        InferenceErrorKind.ResourceExhausted => 503,
-        InferenceErrorKind.NotImplemented => 501,
-        InferenceErrorKind.PayloadTooLarge => 413,
-        InferenceErrorKind.Retired => 503,
-        _ => 500,
-    };
 
     /// <summary>Invalid input (400).</summary>
     public static InferenceException Invalid(string message) => new(InferenceErrorKind.InvalidInput, message);

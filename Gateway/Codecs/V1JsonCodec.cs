@@ -37,6 +37,7 @@ public static class V1JsonCodec
 
     private static InferenceRequest Decode(ReadOnlySpan<byte> json, ModelMetadata metadata, PooledBuffers buffers)
     {
+        JsonText.EnsureUtf8(json);
         var reader = new Utf8JsonReader(json, ReaderOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {

@@ -66,6 +66,7 @@ public static class V2JsonCodec
 
     private static InferenceRequest Decode(ReadOnlySpan<byte> json, ref BinarySection binary, PooledBuffers buffers)
     {
+        JsonText.EnsureUtf8(json);
         var reader = new Utf8JsonReader(json, ReaderOptions);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {

@@ -67,7 +67,17 @@ internal static class HttpIo
                 buffer = larger;
             }
 
-            var read = await body.ReadAsync(buffer.AsMemory(length));
+            int read;
+            try
+            {
+                read = await body.ReadAsync(buffer.AsMemory(length));
+            }
+            catch (IOException e) when (!request.HttpContext.RequestAborted.IsCancellationRequested)
+            {
+                // Kestrel reports some malformed framing this way (a chunk size past 2^31 - 1), not as a bad request.
+                throw InferenceException.Invalid($"the request body cannot be read: {e.Message}");
+            }
+
             if (read == 0)
             {
                 break;
@@ -189,14 +199,4 @@ internal static class HttpIo
             w.WriteEndObject();
         });
 
-    /// <summary>Maps a failure to its status and message: the one rule for every endpoint.</summary>
-    public static (int Status, string Message) Classify(Exception e) => e switch
-    {
-        InferenceException ie => (ie.HttpStatus, ie.Message),
-        BadHttpRequestException bad => (bad.StatusCode, bad.Message),
-        TimeoutException => (503, $"the model did not answer in time: {e.Message}"),
-        SiloUnavailableException or OrleansMessageRejectionException => (503, $"the model's silo is unavailable: {e.Message}"),
-        OperationCanceledException => (503, "the request was cancelled"),
-        _ => (500, $"internal error: {e.Message}"),
-    };
 }

@@ -8,6 +8,7 @@ using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Contracts.Tensors;
 using Orleans.KServe.Gateway.Codecs;
 using Orleans.KServe.Gateway.Routing;
+using Orleans.KServe.Gateway.Serving;
 
 namespace Orleans.KServe.Gateway.Endpoints;
 
@@ -188,7 +189,7 @@ public sealed partial class InferenceHandlers(
             }
             catch (Exception e)
             {
-                status = new ModelStatus(ModelState.FailedToLoad, HttpIo.Classify(e).Message);
+                status = new ModelStatus(ModelState.FailedToLoad, FailureTable.Classify(e).Message);
             }
 
             result.Add((route, status));
@@ -504,7 +505,7 @@ public sealed partial class InferenceHandlers(
         catch (InferenceException e)
         {
             context.Response.Headers.RetryAfter = "1";
-            await HttpIo.WriteErrorAsync(context.Response, e.HttpStatus, e.Message);
+            await HttpIo.WriteErrorAsync(context.Response, FailureTable.HttpStatus(e.Kind), e.Message);
             return;
         }
 
@@ -554,7 +555,7 @@ public sealed partial class InferenceHandlers(
 
     private async Task WriteFailureAsync(HttpContext context, Exception e)
     {
-        var (status, message) = HttpIo.Classify(e);
+        var (status, message) = FailureTable.ForHttp(e);
         if (status >= 500 && status != 503 && status != 501)
         {
             LogFailure(context.Request.Path, e);

@@ -51,7 +51,16 @@ public sealed class BoundedCompressionProvider(string encodingName, long maxInfl
         {
             // One byte past the limit tells "over" from "exactly at" it; never more is asked of the inflater.
             var room = limit + 1 - _inflated;
-            var read = inner.Read(buffer[..(int)Math.Min(buffer.Length, room)]);
+            int read;
+            try
+            {
+                read = inner.Read(buffer[..(int)Math.Min(buffer.Length, room)]);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"the {coding} request message cannot be inflated: {e.Message}"));
+            }
+
             _inflated += read;
             if (_inflated > limit)
             {

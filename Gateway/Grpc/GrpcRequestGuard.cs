@@ -16,7 +16,9 @@ namespace Orleans.KServe.Gateway.Grpc;
 /// that declares more than the message limit is refused with RESOURCE_EXHAUSTED from its 5-byte header alone (the
 /// gRPC server reads 0xFFFFFFFF as a failure of its own and answered UNKNOWN), and every frame's length is taken
 /// from the server's <see cref="RequestBytesBudget"/> before its bytes are buffered. A compressed frame's inflated
-/// bytes are counted by <see cref="BoundedCompressionProvider"/> through <see cref="Current"/>.
+/// bytes are counted by <see cref="BoundedCompressionProvider"/> through <see cref="Current"/>. Framing the caller
+/// got wrong is INVALID_ARGUMENT with what is wrong (the gRPC server answered UNKNOWN or INTERNAL): a compressed
+/// flag other than 0 or 1, a compressed message without a <c>grpc-encoding</c>, a body that ends inside a message.
 /// </summary>
 public sealed class GrpcRequestGuard : PipeReader
 {
@@ -32,12 +34,17 @@ public sealed class GrpcRequestGuard : PipeReader
     private long _frameReserved;
     private long _inflatedReserved;
 
-    private GrpcRequestGuard(PipeReader inner, RequestBytesBudget budget, long maxMessageBytes)
+    private readonly bool _encoded;
+
+    private GrpcRequestGuard(PipeReader inner, RequestBytesBudget budget, long maxMessageBytes, string? encoding)
     {
         _inner = inner;
         _budget = budget;
         _maxMessageBytes = maxMessageBytes;
+        _encoded = !string.IsNullOrEmpty(encoding) && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase);
     }
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
 
     /// <summary>The guard of the gRPC call running on this flow, if any.</summary>
     public static GrpcRequestGuard? Current => s_current.Value;
@@ -65,7 +72,7 @@ public sealed class GrpcRequestGuard : PipeReader
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
-        Inspect(result.Buffer);
+        Inspect(result.Buffer, result.IsCompleted);
         return result;
     }
 
@@ -77,18 +84,28 @@ public sealed class GrpcRequestGuard : PipeReader
             return false;
         }
 
-        Inspect(result.Buffer);
+        Inspect(result.Buffer, result.IsCompleted);
         return true;
     }
 
     // Parses every frame header that lies in the buffer; the buffer starts at stream offset _position.
-    private void Inspect(ReadOnlySequence<byte> buffer)
+    private void Inspect(ReadOnlySequence<byte> buffer, bool completed)
     {
         _last = buffer;
         Span<byte> header = stackalloc byte[HeaderSize];
         while (_nextHeader + HeaderSize <= _position + buffer.Length)
         {
             buffer.Slice(_nextHeader - _position, HeaderSize).CopyTo(header);
+            if (header[0] > 1)
+            {
+                throw Invalid($"a message header's compressed flag is {header[0]}; it must be 0 (not compressed) or 1 (compressed)");
+            }
+
+            if (header[0] == 1 && !_encoded)
+            {
+                throw Invalid("a message is marked compressed but the request names no grpc-encoding (gzip or deflate)");
+            }
+
             var length = BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
             if (length > _maxMessageBytes)
             {
@@ -102,6 +119,14 @@ public sealed class GrpcRequestGuard : PipeReader
             Reserve(length);
             _frameReserved = length;
             _nextHeader += HeaderSize + length;
+        }
+
+        var end = _position + buffer.Length;
+        if (completed && end != _nextHeader && (end > _nextHeader || _frameReserved > 0))
+        {
+            throw Invalid(end > _nextHeader
+                ? $"the request ended inside a message header ({end - _nextHeader} of its 5 bytes)"
+                : $"the request ended {_nextHeader - end} bytes before the end of the {_frameReserved}-byte message its header declared");
         }
     }
 
@@ -144,7 +169,7 @@ public sealed class GrpcRequestGuard : PipeReader
                 return;
             }
 
-            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes);
+            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes, context.Request.Headers["grpc-encoding"]);
             context.Features.Set<IRequestBodyPipeFeature>(new GuardedBody(guard));
             s_current.Value = guard;
             try

@@ -7,6 +7,7 @@ using Orleans.KServe.Contracts.Tensors;
 using Orleans.KServe.Gateway.Codecs;
 using Orleans.KServe.Gateway.Endpoints;
 using Orleans.KServe.Gateway.Routing;
+using Orleans.KServe.Gateway.Serving;
 using Orleans.KServe.Grpc;
 using GrpcModelConfig = Orleans.KServe.Grpc.ModelConfig;
 using GrpcModelStatistics = Orleans.KServe.Grpc.ModelStatistics;
@@ -334,25 +335,8 @@ public sealed partial class InferenceGrpcService(
         }
     }
 
-    /// <summary>The one status rule, gRPC side.</summary>
-    public static (StatusCode Status, string Message) Classify(Exception e)
-    {
-        if (e is InferenceException inference)
-        {
-            return (inference.Kind switch
-            {
-                InferenceErrorKind.InvalidInput => StatusCode.InvalidArgument,
-                InferenceErrorKind.NotFound => StatusCode.NotFound,
-                InferenceErrorKind.Unavailable => StatusCode.Unavailable,
-                InferenceErrorKind.ResourceExhausted or InferenceErrorKind.PayloadTooLarge => StatusCode.ResourceExhausted,
-                InferenceErrorKind.NotImplemented => StatusCode.Unimplemented,
-                _ => StatusCode.Internal,
-            }, inference.Message);
-        }
-
-        var (http, message) = HttpIo.Classify(e);
-        return (http == 503 ? StatusCode.Unavailable : StatusCode.Internal, message);
-    }
+    /// <summary>The gRPC status and message of a failure (the failure table, shared with REST).</summary>
+    public static (StatusCode Status, string Message) Classify(Exception e) => FailureTable.ForGrpc(e);
 
     private void LogIfServerFault(StatusCode status, Exception e)
     {

@@ -84,7 +84,21 @@ public abstract class InferenceGrpcServiceBase
 
     private static Marshaller<T> Protobuf<T>(MessageParser<T> parser)
         where T : class, IMessage<T> =>
-        Marshallers.Create<T>(Serialize, context => parser.ParseFrom(context.PayloadAsReadOnlySequence()));
+        Marshallers.Create<T>(Serialize, context => Parse(parser, context));
+
+    // Bytes that are not a message of the rpc's type are the caller's mistake: INVALID_ARGUMENT, as for ModelInfer.
+    private static T Parse<T>(MessageParser<T> parser, DeserializationContext context)
+        where T : class, IMessage<T>
+    {
+        try
+        {
+            return parser.ParseFrom(context.PayloadAsReadOnlySequence());
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"the request is not a valid {typeof(T).Name}: {e.Message}"));
+        }
+    }
 
     /// <summary>Writes a message straight into the call's buffer.</summary>
     internal static void Serialize<T>(T message, SerializationContext context)

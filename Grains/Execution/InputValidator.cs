@@ -11,9 +11,10 @@ public static class InputValidator
 {
     /// <summary>
     /// Validates <paramref name="request"/> for <paramref name="metadata"/> and returns the output names to compute.
+    /// With <paramref name="bytesAreText"/>, every BYTES element must be UTF-8 (the runtime reads them as strings).
     /// Throws <see cref="InferenceException"/> (400) naming what is wrong.
     /// </summary>
-    public static ImmutableArray<string> Validate(InferenceRequest request, ModelMetadata metadata, ImmutableArray<string> allOutputs)
+    public static ImmutableArray<string> Validate(InferenceRequest request, ModelMetadata metadata, ImmutableArray<string> allOutputs, bool bytesAreText = false)
     {
         var inputs = request.Inputs;
         if (inputs.IsDefaultOrEmpty)
@@ -34,7 +35,7 @@ public static class InputValidator
 
             var declared = metadata.FindInput(tensor.Name)
                 ?? throw InferenceException.Invalid($"unknown input '{tensor.Name}' for model '{metadata.Name}'; its inputs are {Names(metadata.Inputs)}");
-            CheckTensor(tensor, declared);
+            CheckTensor(tensor, declared, bytesAreText, metadata.Name);
         }
 
         foreach (var declared in metadata.Inputs)
@@ -69,7 +70,7 @@ public static class InputValidator
         return names.MoveToImmutable();
     }
 
-    private static void CheckTensor(Tensor tensor, TensorMetadata declared)
+    private static void CheckTensor(Tensor tensor, TensorMetadata declared, bool bytesAreText, string model)
     {
         if (tensor.DataType != declared.DataType)
         {
@@ -107,7 +108,7 @@ public static class InputValidator
         }
         else
         {
-            var elements = CountByteElements(tensor.Data.Span);
+            var elements = CountByteElements(tensor.Data.Span, bytesAreText, out var notText);
             if (elements != count)
             {
                 throw InferenceException.Invalid(
@@ -115,12 +116,25 @@ public static class InputValidator
                         ? $"input '{tensor.Name}' has a truncated BYTES element"
                         : $"input '{tensor.Name}' has {elements} BYTES elements but shape {ShapeMath.Format(shape)} needs {count}");
             }
+
+            if (notText >= 0)
+            {
+                throw InferenceException.Invalid(
+                    $"input '{tensor.Name}' element {notText} is not valid UTF-8: model '{model}' reads its BYTES inputs as text (ONNX strings)");
+            }
         }
     }
 
     /// <summary>Counts the length-prefixed elements of a BYTES buffer; -1 when one is truncated.</summary>
-    public static long CountByteElements(ReadOnlySpan<byte> data)
+    public static long CountByteElements(ReadOnlySpan<byte> data) => CountByteElements(data, requireUtf8: false, out _);
+
+    /// <summary>
+    /// Counts the length-prefixed elements of a BYTES buffer (-1 when one is truncated); with
+    /// <paramref name="requireUtf8"/>, <paramref name="notUtf8"/> is the index of the first element that is not UTF-8 (else -1).
+    /// </summary>
+    public static long CountByteElements(ReadOnlySpan<byte> data, bool requireUtf8, out long notUtf8)
     {
+        notUtf8 = -1;
         long count = 0;
         while (!data.IsEmpty)
         {
@@ -133,6 +147,11 @@ public static class InputValidator
             if (length > (uint)(data.Length - 4))
             {
                 return -1;
+            }
+
+            if (requireUtf8 && notUtf8 < 0 && !System.Text.Unicode.Utf8.IsValid(data.Slice(4, (int)length)))
+            {
+                notUtf8 = count;
             }
 
             data = data[(4 + (int)length)..];

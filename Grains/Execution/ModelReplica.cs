@@ -25,6 +25,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     private ModelMetadata? _metadata;
     private ImmutableArray<string> _allOutputs;
     private bool _batchedFirstDimension;
+    private bool _bytesAreText;
     private volatile ModelStatus _status = new(ModelState.Pending);
     private readonly ModelStatisticsRecorder _statistics = new();
     private ModelBatcher? _batcher;
@@ -74,6 +75,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         _runtime = runtime;
         _metadata = new ModelMetadata(Spec.Name, [Spec.Version], runtime.Platform, runtime.Inputs, runtime.Outputs);
         _allOutputs = runtime.Outputs.Select(o => o.Name).ToImmutableArray();
+        _bytesAreText = runtime.BytesAreText;
         _batchedFirstDimension = runtime.Inputs.Length > 0 && runtime.Inputs[0].Shape.Length > 0 && runtime.Inputs[0].Shape[0] < 0;
         var batching = Spec.Settings.Batching;
         var instances = batching?.InstanceCount > 0 ? batching.InstanceCount : _executor.Options.EffectiveThreads;
@@ -136,7 +138,7 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         try
         {
             EnsureLoaded();
-            var outputs = InputValidator.Validate(request, _metadata!, _allOutputs);
+            var outputs = InputValidator.Validate(request, _metadata!, _allOutputs, _bytesAreText);
             if (_batcher is { } batcher)
             {
                 return new ValueTask<InferenceResponse>(RunBatchedAsync(batcher, request, outputs, started, cancellationToken));

@@ -21,6 +21,12 @@ public interface IModelRuntime : IDisposable
     ImmutableArray<TensorMetadata> Outputs { get; }
 
     /// <summary>
+    /// True when the runtime reads BYTES inputs as UTF-8 text (ONNX's string tensors): elements that are not UTF-8
+    /// are then refused with 400 before the runtime sees them. False (raw bytes) unless a runtime says so.
+    /// </summary>
+    bool BytesAreText => false;
+
+    /// <summary>
     /// Runs the model. <paramref name="inputs"/> were validated against <see cref="Inputs"/>; the runtime reads
     /// their buffers only during this call. Returns the outputs named in <paramref name="outputNames"/>, in that
     /// order, in buffers the caller owns from then on, with the time each phase took.

@@ -136,6 +136,16 @@ public class ServerFixture : IAsyncLifetime
               predictor:
                 onnx:
                   storageUri: file://{{models}}/resnet18/model.onnx
+            ---
+            apiVersion: serving.kserve.io/v1beta1
+            kind: InferenceService
+            metadata:
+              name: uppercase
+            spec:
+              predictor:
+                model:
+                  modelFormat: {name: onnx}
+                  storageUri: file://{{models}}/uppercase
             """);
 
         // Relative file:// paths resolve against the YAML's own folder.

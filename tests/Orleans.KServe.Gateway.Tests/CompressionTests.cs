@@ -107,7 +107,7 @@ public sealed class CompressionTests
         Assert.Equal(data.Length, HttpCompression.Decompress(Encode(format, data), coding, data.Length, buffers).Length);
 
         var e = Assert.Throws<InferenceException>(() => HttpCompression.Decompress(Encode(format, data), coding, data.Length - 1, buffers));
-        Assert.Equal(413, e.HttpStatus);
+        Assert.Equal(413, Orleans.KServe.Gateway.Serving.FailureTable.HttpStatus(e.Kind));
         Assert.Contains("decompressed request body exceeds the limit of 99999 bytes", e.Message);
     }
 

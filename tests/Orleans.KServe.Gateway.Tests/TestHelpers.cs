@@ -100,7 +100,7 @@ internal static class Codec
         Assert.NotNull(exception);
         var inference = Assert.IsType<InferenceException>(exception);
         Assert.Equal(InferenceErrorKind.InvalidInput, inference.Kind);
-        Assert.Equal(400, inference.HttpStatus);
+        Assert.Equal(400, Orleans.KServe.Gateway.Serving.FailureTable.HttpStatus(inference.Kind));
         foreach (var fragment in fragments)
         {
             Assert.Contains(fragment, inference.Message, StringComparison.OrdinalIgnoreCase);

@@ -99,7 +99,7 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         Assert.Equal(InferenceErrorKind.Unavailable, error.Kind);
         Assert.Contains("loading", error.Message);
         var metadataError = await Assert.ThrowsAsync<InferenceException>(() => grain.GetMetadataAsync().AsTask());
-        Assert.Equal(503, metadataError.HttpStatus);
+        Assert.Equal(InferenceErrorKind.Unavailable, metadataError.Kind);
 
         model.LoadGate.Set();
         await ClusterFixture.WaitForStateAsync(grain, ModelState.Loaded, "load after the gate opened");
@@ -118,7 +118,7 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
 
         var error = await Assert.ThrowsAsync<InferenceException>(() => grain.InferAsync(Floats("input", 1)).AsTask());
         Assert.Equal(InferenceErrorKind.Internal, error.Kind);
-        Assert.Equal(500, error.HttpStatus);
+        Assert.Equal(InferenceErrorKind.Internal, error.Kind);
         Assert.Contains("kernel exploded", error.Message);
 
         model.ExecutionFailure = null;
@@ -137,7 +137,7 @@ public sealed class ModelGrainTests(ClusterFixture fixture)
         Assert.Contains(reasonPart, status.Reason);
 
         var error = await Assert.ThrowsAsync<InferenceException>(() => grain.InferAsync(Floats("input", 1)).AsTask());
-        Assert.Equal(503, error.HttpStatus);
+        Assert.Equal(InferenceErrorKind.Unavailable, error.Kind);
         Assert.Contains(reasonPart, error.Message);
     }
 

@@ -21,15 +21,24 @@ public sealed class OnnxModelRuntime : IModelRuntime
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
 
-    private OnnxModelRuntime(InferenceSession session, ImmutableArray<TensorMetadata> inputs, ImmutableArray<TensorMetadata> outputs)
+    private OnnxModelRuntime(InferenceSession session, ImmutableArray<TensorMetadata> inputs, ImmutableArray<TensorMetadata> outputs, bool bytesAreText)
     {
         _session = session;
         Inputs = inputs;
         Outputs = outputs;
+        BytesAreText = bytesAreText;
     }
 
     /// <inheritdoc />
     public string Platform => "onnxruntime_onnx";
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// True when the graph uses an operator that decodes strings as UTF-8 (StringNormalizer, RegexFullMatch,
+    /// Tokenizer), which fail inside the runtime on other bytes; a graph that only moves strings (Identity, Gather,
+    /// LabelEncoder) serves any bytes, as Triton's ONNX backend does.
+    /// </remarks>
+    public bool BytesAreText { get; }
 
     /// <inheritdoc />
     public ImmutableArray<TensorMetadata> Inputs { get; }
@@ -70,7 +79,9 @@ public sealed class OnnxModelRuntime : IModelRuntime
         {
             var inputs = Describe(session.InputNames, session.InputMetadata, "input");
             var outputs = Describe(session.OutputNames, session.OutputMetadata, "output");
-            return new OnnxModelRuntime(session, inputs, outputs);
+            var text = inputs.Any(i => i.DataType == TensorDataType.Bytes)
+                && OnnxOperatorScan.OperatorTypes(path).Overlaps(OnnxOperatorScan.TextOperators);
+            return new OnnxModelRuntime(session, inputs, outputs, text);
         }
         catch
         {

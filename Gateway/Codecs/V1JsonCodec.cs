@@ -219,6 +219,11 @@ public static class V1JsonCodec
             reader.Skip();
         }
 
+        if (result.Count == 0)
+        {
+            throw InferenceException.Invalid($"'inputs' names no input; model '{metadata.Name}' expects {string.Join(", ", metadata.Inputs.Select(i => $"'{i.Name}'"))}");
+        }
+
         return result.ToImmutable();
     }
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,7 +19,8 @@ namespace Orleans.KServe.Gateway.Grpc;
 /// from the server's <see cref="RequestBytesBudget"/> before its bytes are buffered. A compressed frame's inflated
 /// bytes are counted by <see cref="BoundedCompressionProvider"/> through <see cref="Current"/>. Framing the caller
 /// got wrong is INVALID_ARGUMENT with what is wrong (the gRPC server answered UNKNOWN or INTERNAL): a compressed
-/// flag other than 0 or 1, a compressed message without a <c>grpc-encoding</c>, a body that ends inside a message.
+/// flag other than 0 or 1, a compressed message without a <c>grpc-encoding</c>, a body that ends inside a message,
+/// a second message on an rpc that takes one.
 /// </summary>
 public sealed class GrpcRequestGuard : PipeReader
 {
@@ -35,13 +37,16 @@ public sealed class GrpcRequestGuard : PipeReader
     private long _inflatedReserved;
 
     private readonly bool _encoded;
+    private readonly bool _oneMessage;
+    private int _frames;
 
-    private GrpcRequestGuard(PipeReader inner, RequestBytesBudget budget, long maxMessageBytes, string? encoding)
+    private GrpcRequestGuard(PipeReader inner, RequestBytesBudget budget, long maxMessageBytes, string? encoding, bool oneMessage)
     {
         _inner = inner;
         _budget = budget;
         _maxMessageBytes = maxMessageBytes;
         _encoded = !string.IsNullOrEmpty(encoding) && !encoding.Equals("identity", StringComparison.OrdinalIgnoreCase);
+        _oneMessage = oneMessage;
     }
 
     private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
@@ -96,6 +101,11 @@ public sealed class GrpcRequestGuard : PipeReader
         while (_nextHeader + HeaderSize <= _position + buffer.Length)
         {
             buffer.Slice(_nextHeader - _position, HeaderSize).CopyTo(header);
+            if (_oneMessage && ++_frames > 1)
+            {
+                throw Invalid("this rpc takes one request message, and a second one follows it");
+            }
+
             if (header[0] > 1)
             {
                 throw Invalid($"a message header's compressed flag is {header[0]}; it must be 0 (not compressed) or 1 (compressed)");
@@ -169,7 +179,8 @@ public sealed class GrpcRequestGuard : PipeReader
                 return;
             }
 
-            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes, context.Request.Headers["grpc-encoding"]);
+            var unary = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.Type is MethodType.Unary or MethodType.ServerStreaming;
+            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes, context.Request.Headers["grpc-encoding"], unary);
             context.Features.Set<IRequestBodyPipeFeature>(new GuardedBody(guard));
             s_current.Value = guard;
             try

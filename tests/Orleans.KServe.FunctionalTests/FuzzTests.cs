@@ -1,247 +1,333 @@
-using System.Diagnostics;
+using System.Globalization;
+using System.IO.Compression;
 using System.Text;
 using Google.Protobuf;
-using Grpc.Core;
-using Grpc.Net.Client;
+using Orleans.KServe.FunctionalTests.Fuzz;
 using Orleans.KServe.Grpc;
+using Orleans.KServe.ModelTools;
+using Xunit.Abstractions;
 
 namespace Orleans.KServe.FunctionalTests;
 
 /// <summary>
-/// Mutation fuzzing from valid requests with a fixed seed and a time budget: every mutant must get a 2xx or 4xx
-/// (INVALID_ARGUMENT / NOT_FOUND on gRPC), never a 5xx, a dropped connection or a hang, and the server must
-/// still answer a valid request afterwards.
+/// The server the fuzzers run against: the test repository plus <c>scratch</c>, a model the repository rpcs may
+/// load and unload as they like, and a 1 MiB inflate limit so that compressed mutants reach it quickly.
 /// </summary>
-[Collection(ServerCollection.Name)]
-public sealed class FuzzTests(ServerFixture server)
+public sealed class FuzzServerFixture : ServerFixture
 {
-    private static readonly TimeSpan Budget = TimeSpan.FromSeconds(6);
-    private const int Seed = 20261127;
+    protected override IEnumerable<string> ExtraArguments => ["--grpc-max-decompressed-bytes", (1024 * 1024).ToString(CultureInfo.InvariantCulture)];
 
-    private static readonly string[] Seeds =
+    protected override void WriteMore(string folder)
+    {
+        DoubleModel.Build().Save(Path.Combine(folder, "scratch", "model.onnx"));
+        File.WriteAllText(Path.Combine(folder, "scratch.yaml"), """
+            apiVersion: serving.kserve.io/v1beta1
+            kind: InferenceService
+            metadata:
+              name: scratch
+            spec:
+              predictor:
+                model:
+                  modelFormat: {name: onnx}
+                  storageUri: file://scratch
+            """);
+    }
+}
+
+/// <summary>
+/// Structured fuzzing of every rpc and every REST route, with a fixed seed and a fixed number of cases: every mutant
+/// gets a 2xx or 4xx (501 and 503 where the route means them) or an accepted gRPC status, never a 500, UNKNOWN,
+/// INTERNAL, a dropped connection or a hang; and every case that ever failed, kept in <c>Fuzz/Corpus</c>, answers
+/// what it answers since its fix. A failing mutant is printed, and written under <c>fuzz-failures/</c> of the test
+/// output, in the corpus's format, ready to be added to it.
+/// </summary>
+public sealed class FuzzTests(FuzzServerFixture server, ITestOutputHelper output) : IClassFixture<FuzzServerFixture>
+{
+    private const int Seed = 20261201;
+    private const int CasesPerRpc = 150;
+    private const int RestCases = 1500;
+
+    private static ModelInferRequest TypedDouble()
+    {
+        var request = new ModelInferRequest { ModelName = "double", Id = "f", ModelVersion = "1" };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = "FP32", Contents = new InferTensorContents() };
+        input.Shape.Add([2, 2]);
+        input.Contents.Fp32Contents.Add([1f, 2f, 3f, 4f]);
+        input.Parameters["binary_data_size"] = new InferParameter { Int64Param = 16 };
+        request.Inputs.Add(input);
+        request.Outputs.Add(new ModelInferRequest.Types.InferRequestedOutputTensor { Name = "output" });
+        request.Parameters["priority"] = new InferParameter { Int64Param = 1 };
+        return request;
+    }
+
+    private static ModelInferRequest RawIdentity(string model, string datatype, byte[] raw, params long[] shape)
+    {
+        var request = new ModelInferRequest { ModelName = model };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = model == "uppercase" ? "text" : "input", Datatype = datatype };
+        input.Shape.Add(shape);
+        request.Inputs.Add(input);
+        request.RawInputContents.Add(ByteString.CopyFrom(raw));
+        return request;
+    }
+
+    private static ModelInferRequest TypedText()
+    {
+        var request = new ModelInferRequest { ModelName = "uppercase" };
+        var input = new ModelInferRequest.Types.InferInputTensor { Name = "text", Datatype = "BYTES", Contents = new InferTensorContents() };
+        input.Shape.Add(2);
+        input.Contents.BytesContents.Add([ByteString.CopyFromUtf8("hello"), ByteString.CopyFromUtf8("w\u00f6rld")]);
+        request.Inputs.Add(input);
+        return request;
+    }
+
+    /// <summary>Valid messages of every rpc, the fuzzers' starting points.</summary>
+    private static readonly (string Rpc, IMessage[] Seeds)[] Rpcs =
     [
-        """{"id":"a","inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4]]}]}""",
-        """{"inputs":[{"name":"input","shape":[1,3],"datatype":"BYTES","data":["a","bc","\u00e9"]}],"outputs":[{"name":"output"}]}""",
-        """{"inputs":[{"name":"input","shape":[2,1],"datatype":"INT8","data":[-1,7]}],"parameters":{"p":1}}""",
+        ("ServerLive", [new ServerLiveRequest()]),
+        ("ServerReady", [new ServerReadyRequest()]),
+        ("ModelReady", [new ModelReadyRequest { Name = "double", Version = "1" }, new ModelReadyRequest { Name = "zipmap" }]),
+        ("ServerMetadata", [new ServerMetadataRequest()]),
+        ("ModelMetadata", [new ModelMetadataRequest { Name = "mlp" }, new ModelMetadataRequest { Name = "identity-int8", Version = "1" }]),
+        ("ModelInfer", [TypedDouble(), TypedText(), RawIdentity("identity-int64", "INT64", new byte[16], 1, 2), RawIdentity("uppercase", "BYTES", [2, 0, 0, 0, (byte)'o', (byte)'k'], 1)]),
+        ("ModelStreamInfer", [TypedDouble(), TypedText()]),
+        ("ModelConfig", [new ModelConfigRequest { Name = "mlp" }]),
+        ("ModelStatistics", [new ModelStatisticsRequest { Name = "double", Version = "1" }, new ModelStatisticsRequest()]),
+        ("RepositoryIndex", [new RepositoryIndexRequest { Ready = true, RepositoryName = "r" }]),
+        ("RepositoryModelLoad", [new RepositoryModelLoadRequest { ModelName = "scratch" }, new RepositoryModelLoadRequest { TritonModelName = "scratch" }]),
+        ("RepositoryModelUnload", [new RepositoryModelUnloadRequest { ModelName = "scratch" }]),
+    ];
+
+    [Fact]
+    public async Task Every_rpc_answers_structured_mutants_with_an_accepted_status()
+    {
+        var random = new Random(Seed);
+        var cases = new List<FuzzCase>();
+        foreach (var (rpc, seeds) in Rpcs)
+        {
+            for (var i = 0; i < CasesPerRpc; i++)
+            {
+                var message = seeds[random.Next(seeds.Length)].ToByteArray();
+                var mutant = random.Next(10) == 0 ? message : ProtobufMutator.Mutate(message, random);
+                var (body, encoding) = ProtobufMutator.Frame(mutant, random);
+                cases.Add(encoding is null ? FuzzCase.Grpc(rpc, body) : FuzzCase.Grpc(rpc, body, ("grpc-encoding", encoding)));
+            }
+        }
+
+        await RunAsync(cases);
+    }
+
+    private static readonly string[] Models =
+    [
+        "double", "mlp", "uppercase", "identity-bytes", "identity-fp16", "zipmap", "sklearn-iris", "external-data", "no-such-model", "scratch",
+        "DOUBLE", "double%2F1", "a%2Fb", "..", "%2E%2E", "%C3%BC", "%FF", "double%00", "double;x=1", "double:predict", new string('m', 3000),
+    ];
+
+    private static readonly string[] ServingModels = ["double", "mlp", "uppercase", "identity-bytes", "identity-fp16", "identity-int8", "identity-bool"];
+
+    private static readonly (string Method, string Path)[] InferRoutes =
+        [("POST", "/v2/models/{m}/infer"), ("POST", "/v2/models/{m}/versions/{v}/infer"), ("POST", "/v1/models/{m}:predict")];
+
+    private static readonly string[] RepositoryModels = ["scratch", "no-such-model", "..", "%FF", "scratch%00", new string('s', 3000)];
+
+    private static readonly string[] Versions = ["1", "2", "0", "-1", "99999999999999999999", "x", "%20", "1.0"];
+
+    /// <summary>Every REST route, with {m} for a model name and {v} for a version.</summary>
+    private static readonly (string Method, string Path)[] Routes =
+    [
+        ("GET", "/"), ("GET", "/v2"), ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"), ("GET", "/v2/models"),
+        ("GET", "/v2/models/{m}"), ("GET", "/v2/models/{m}/versions/{v}"), ("GET", "/v2/models/{m}/ready"), ("GET", "/v2/models/{m}/versions/{v}/ready"),
+        ("POST", "/v2/models/{m}/infer"), ("POST", "/v2/models/{m}/versions/{v}/infer"),
+        ("GET", "/v2/models/stats"), ("GET", "/v2/models/{m}/stats"), ("GET", "/v2/models/{m}/versions/{v}/stats"),
+        ("GET", "/v2/models/{m}/config"), ("GET", "/v2/models/{m}/versions/{v}/config"),
+        ("POST", "/v2/repository/index"), ("GET", "/v2/repository/index"), ("POST", "/v2/repository/models/{m}/load"), ("POST", "/v2/repository/models/{m}/unload"),
+        ("GET", "/v1/models"), ("GET", "/v1/models/{m}"), ("POST", "/v1/models/{m}:predict"), ("POST", "/v1/models/{m}:explain"),
+        ("GET", "/metrics"),
+    ];
+
+    private static readonly string[] V2Seeds =
+    [
+        """{"id":"a","inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4]]}],"outputs":[{"name":"output","parameters":{"binary_data":true}}]}""",
+        """{"inputs":[{"name":"text","shape":[2],"datatype":"BYTES","data":["hello","w\u00f6rld"]}],"parameters":{"binary_data_output":true}}""",
+        """{"inputs":[{"name":"input","shape":[2,1],"datatype":"INT8","data":[-1,7]}],"parameters":{"priority":1,"timeout":1000}}""",
         """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP16","data":[0.5,2]}]}""",
         """{"inputs":[{"name":"input","shape":[1,2],"datatype":"BOOL","data":[true,false]}]}""",
     ];
 
-    private static readonly string[] Paths =
+    private static readonly string[] V1Seeds =
     [
-        "/v2/models/double/infer", "/v2/models/identity-bytes/infer", "/v2/models/identity-int8/infer",
-        "/v2/models/identity-fp16/infer", "/v2/models/identity-bool/infer",
+        """{"instances":[[1,2],[3,4]]}""",
+        """{"instances":["hello","w\u00f6rld"]}""",
+        """{"inputs":{"input":[[1,2]]}}""",
+        """{"instances":[{"input":[1,2]}]}""",
     ];
 
-    private static readonly string[] Datatypes = ["BOOL", "UINT8", "INT64", "FP16", "FP32", "FP64", "BYTES", "BF16", "fp32", "", "X"];
-
-    private static readonly string[] Numbers = ["-1", "0", "1", "3", "65536", "2147483648", "9223372036854775807", "1e300", "-0", "1.5", "null", "\"2\""];
+    private static readonly string[] ContentTypes = ["application/json", "application/octet-stream", "text/plain", "application/json; charset=latin1", ""];
 
     [Fact]
-    public async Task Rest_json_mutants_get_4xx_never_5xx()
+    public async Task Every_rest_route_answers_structured_mutants_without_a_server_error()
     {
         var random = new Random(Seed);
-        var count = 0;
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < Budget)
+        var cases = new List<FuzzCase>();
+        for (var i = 0; i < RestCases; i++)
         {
-            var pick = random.Next(Seeds.Length);
-            var mutant = Mutate(Seeds[pick], random);
-            using var content = new ByteArrayContent(mutant);
-            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-            using var response = await server.Http.PostAsync(Paths[pick], content).WaitAsync(TimeSpan.FromSeconds(30));
-            var status = (int)response.StatusCode;
-            Assert.True(status is >= 200 and < 500, $"mutant {count} of seed {pick} got {status}: {Encoding.UTF8.GetString(mutant)}\n{await response.Content.ReadAsStringAsync()}");
-            count++;
+            // Half the cases are inferences on models that serve, where the bodies are read; the rest spread over every route.
+            var (method, template) = random.Next(2) == 0 ? InferRoutes[random.Next(InferRoutes.Length)] : Routes[random.Next(Routes.Length)];
+
+            // Loads and unloads leave the models the other cases use alone.
+            var models = template.StartsWith("/v2/repository/models", StringComparison.Ordinal) ? RepositoryModels
+                : random.Next(3) != 0 ? ServingModels : Models;
+            var path = template.Replace("{m}", models[random.Next(models.Length)]).Replace("{v}", Versions[random.Next(Versions.Length)]);
+            if (random.Next(12) == 0)
+            {
+                method = new[] { "GET", "POST", "PUT", "DELETE", "PATCH" }[random.Next(5)];
+            }
+
+            var headers = new List<(string, string)>();
+            var body = Array.Empty<byte>();
+            if (template.EndsWith("/infer", StringComparison.Ordinal))
+            {
+                body = random.Next(4) == 0 ? BinaryMutant(random, headers) : JsonMutator.Mutate(V2Seeds[random.Next(V2Seeds.Length)], random);
+            }
+            else if (template.EndsWith(":predict", StringComparison.Ordinal) || template.EndsWith(":explain", StringComparison.Ordinal))
+            {
+                body = JsonMutator.Mutate(V1Seeds[random.Next(V1Seeds.Length)], random);
+            }
+            else if (method == "POST" && random.Next(2) == 0)
+            {
+                body = JsonMutator.Mutate("""{"ready":true,"parameters":{"unload_dependents":false}}""", random);
+            }
+
+            if (body.Length > 0 || method == "POST")
+            {
+                var type = ContentTypes[random.Next(ContentTypes.Length)];
+                if (type.Length > 0 && !headers.Any(h => h.Item1 == "Content-Type"))
+                {
+                    headers.Add(("Content-Type", type));
+                }
+
+                body = Encode(body, random, headers);
+            }
+
+            if (random.Next(4) == 0)
+            {
+                headers.Add(("Accept-Encoding", new[] { "gzip", "deflate", "br", "gzip;q=0", "*", "identity" }[random.Next(6)]));
+            }
+
+            cases.Add(FuzzCase.Rest(method, path, body, [.. headers]));
         }
 
-        Assert.True(count > 50, $"only {count} mutants ran in the budget");
-        Assert.Equal(200, (await server.PostJsonAsync(Paths[0], Seeds[0])).Status);
+        await RunAsync(cases);
     }
 
-    private static byte[] Mutate(string seed, Random random)
+    // A binary-extension body: a JSON header whose sizes may lie, and data that may be cut or padded.
+    private static byte[] BinaryMutant(Random random, List<(string, string)> headers)
     {
-        var text = seed;
-        var rounds = 1 + random.Next(3);
-        for (var r = 0; r < rounds; r++)
+        var text = random.Next(2) == 0;
+        var payload = text ? [5, 0, 0, 0, .. "hello"u8.ToArray(), 2, 0, 0, 0, 0xC3, 0xA9] : new byte[8];
+        var declared = random.Next(4) == 0 ? new[] { -1, 0, payload.Length - 1, payload.Length + 1, int.MaxValue }[random.Next(5)] : payload.Length;
+        if (random.Next(3) == 0 && payload.Length > 0)
         {
-            switch (random.Next(7))
+            payload[random.Next(payload.Length)] = (byte)random.Next(256);
+        }
+
+        var json = JsonMutator.Mutate(
+            $$$"""{"inputs":[{"name":"{{{(text ? "text" : "input")}}}","shape":{{{(text ? "[2]" : "[1,2]")}}},"datatype":"{{{(text ? "BYTES" : "FP32")}}}","parameters":{"binary_data_size":{{{declared}}}}}]}""",
+            random);
+        var length = random.Next(6) switch { 0 => json.Length + 1 + random.Next(100), 1 => Math.Max(0, json.Length - 1 - random.Next(10)), 2 => -1, _ => json.Length };
+        headers.Add(("Inference-Header-Content-Length", length.ToString(CultureInfo.InvariantCulture)));
+        headers.Add(("Content-Type", "application/octet-stream"));
+        return [.. json, .. payload];
+    }
+
+    // Sometimes a Content-Encoding, with the body compressed by it, or not.
+    private static byte[] Encode(byte[] body, Random random, List<(string, string)> headers)
+    {
+        switch (random.Next(10))
+        {
+            case 0:
+                headers.Add(("Content-Encoding", "gzip"));
+                using (var output = new MemoryStream())
+                {
+                    using (var gzip = new GZipStream(output, CompressionLevel.Fastest, true))
+                    {
+                        gzip.Write(body);
+                    }
+
+                    var compressed = output.ToArray();
+                    if (random.Next(3) == 0 && compressed.Length > 0)
+                    {
+                        compressed[random.Next(compressed.Length)] ^= 0x5A;
+                    }
+
+                    return compressed;
+                }
+
+            case 1:
+                headers.Add(("Content-Encoding", new[] { "deflate", "br", "gzip, gzip", "x-unknown" }[random.Next(4)]));
+                return body;
+            default:
+                return body;
+        }
+    }
+
+    [Fact]
+    public async Task Every_case_that_ever_failed_answers_as_it_does_since_its_fix()
+    {
+        var folder = Path.Combine(Repo.Root, "tests", "Orleans.KServe.FunctionalTests", "Fuzz", "Corpus");
+        var files = Directory.GetFiles(folder, "*.case").Order(StringComparer.Ordinal).ToList();
+        Assert.True(files.Count >= 8, $"the corpus in {folder} lost its cases");
+        using var client = new FuzzClient(server.BaseAddress, server.GrpcAddress);
+        var wrong = new List<string>();
+        foreach (var file in files)
+        {
+            var c = FuzzCase.Parse(File.ReadAllText(file));
+            var outcome = await client.SendAsync(c);
+            if (outcome != c.Expect)
             {
-                case 0:
-                    // Replace one number with another (dims, data, sizes).
-                    var digits = Enumerable.Range(0, text.Length).Where(i => char.IsAsciiDigit(text[i])).ToList();
-                    if (digits.Count > 0)
-                    {
-                        var at = digits[random.Next(digits.Count)];
-                        text = text[..at] + Numbers[random.Next(Numbers.Length)] + text[(at + 1)..];
-                    }
-
-                    break;
-                case 1:
-                    // Another datatype.
-                    var dt = text.IndexOf("\"datatype\":\"", StringComparison.Ordinal);
-                    if (dt >= 0)
-                    {
-                        var start = dt + 12;
-                        var end = text.IndexOf('"', start);
-                        text = text[..start] + Datatypes[random.Next(Datatypes.Length)] + (end < 0 ? "" : text[end..]);
-                    }
-
-                    break;
-                case 2 when text.Length > 0:
-                    text = text[..random.Next(text.Length)];
-                    break;
-                case 3 when text.Length > 0:
-                    var cut = random.Next(text.Length);
-                    text = text.Remove(cut, Math.Min(random.Next(1, 6), text.Length - cut));
-                    break;
-                case 4:
-                    text = text.Insert(random.Next(text.Length), ((char)random.Next(32, 127)).ToString());
-                    break;
-                case 5:
-                    // Grow or shrink the shape's rank.
-                    text = text.Replace("\"shape\":[", random.Next(2) == 0 ? "\"shape\":[1," : "\"shape\":[", StringComparison.Ordinal)
-                        .Replace(",2]", random.Next(2) == 0 ? "]" : ",2]", StringComparison.Ordinal);
-                    break;
-                case 6 when text.Length > 0:
-                    // Duplicate a slice.
-                    var from = random.Next(text.Length);
-                    var length = Math.Min(random.Next(1, 20), text.Length - from);
-                    text = text.Insert(random.Next(text.Length), text.Substring(from, length));
-                    break;
+                wrong.Add($"{Path.GetFileName(file)}: expected {c.Expect}, got {outcome} ({c.Note})");
             }
         }
 
-        var bytes = Encoding.UTF8.GetBytes(text);
-        if (random.Next(20) == 0 && bytes.Length > 0)
-        {
-            bytes[random.Next(bytes.Length)] = (byte)random.Next(256);
-        }
-
-        return bytes;
+        Assert.True(wrong.Count == 0, string.Join("\n", wrong));
     }
 
-    [Fact]
-    public async Task Rest_binary_mutants_get_4xx_never_5xx()
+    private async Task RunAsync(List<FuzzCase> cases)
     {
-        var random = new Random(Seed);
-        var count = 0;
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < Budget)
+        using var client = new FuzzClient(server.BaseAddress, server.GrpcAddress);
+        var failures = new List<(FuzzCase Case, string Outcome)>();
+        var outcomes = new Dictionary<string, int>();
+        foreach (var c in cases)
         {
-            var bytesModel = random.Next(2) == 0;
-            var payload = bytesModel ? new byte[] { 1, 0, 0, 0, (byte)'a', 2, 0, 0, 0, (byte)'b', (byte)'c' } : new byte[8];
-            var declared = payload.Length;
-            var shape = "[1,2]";
-            for (var r = 1 + random.Next(3); r > 0; r--)
+            var outcome = await client.SendAsync(c);
+            outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+            if (!FuzzClient.Accepted(outcome))
             {
-                switch (random.Next(5))
+                failures.Add((c, outcome));
+            }
+        }
+
+        output.WriteLine($"{cases.Count} cases: " + string.Join(", ", outcomes.OrderByDescending(o => o.Value).Select(o => $"{o.Key} × {o.Value}")));
+        if (failures.Count > 0)
+        {
+            var folder = Path.Combine(AppContext.BaseDirectory, "fuzz-failures");
+            Directory.CreateDirectory(folder);
+            var text = new StringBuilder();
+            for (var i = 0; i < failures.Count; i++)
+            {
+                var (c, outcome) = failures[i];
+                var corpus = c.ToCorpus("<the status it should get>", $"{c.Target} answered {outcome}");
+                File.WriteAllText(Path.Combine(folder, $"{c.Transport}-{i:D4}.case"), corpus);
+                if (i < 5)
                 {
-                    case 0: declared = new[] { -1, 0, declared - 1, declared + 1, int.MaxValue }[random.Next(5)]; break;
-                    case 1: payload = payload[..random.Next(payload.Length + 1)]; break;
-                    case 2: payload = [.. payload, .. new byte[random.Next(1, 5)]]; break;
-                    case 3: if (payload.Length > 0) { payload[random.Next(payload.Length)] = (byte)random.Next(256); } break;
-                    default: shape = new[] { "[2,2]", "[1]", "[0,2]", "[1,-2]", "[4294967296,2]" }[random.Next(5)]; break;
+                    text.AppendLine(corpus);
                 }
             }
 
-            var header = Encoding.UTF8.GetBytes(
-                $$$"""{"inputs":[{"name":"input","shape":{{{shape}}},"datatype":"{{{(bytesModel ? "BYTES" : "FP32")}}}","parameters":{"binary_data_size":{{{declared}}}}}]}""");
-            var headerLength = random.Next(6) switch
-            {
-                0 => header.Length + 1 + random.Next(100),
-                1 => header.Length - 1 - random.Next(Math.Min(10, header.Length - 1)),
-                2 => -1,
-                _ => header.Length,
-            };
-            using var content = new ByteArrayContent([.. header, .. payload]);
-            content.Headers.Add("Inference-Header-Content-Length", headerLength.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var path = bytesModel ? "/v2/models/identity-bytes/infer" : "/v2/models/double/infer";
-            using var response = await server.Http.PostAsync(path, content).WaitAsync(TimeSpan.FromSeconds(30));
-            var status = (int)response.StatusCode;
-            Assert.True(status is >= 200 and < 500,
-                $"binary mutant {count} got {status} (header length {headerLength} of {header.Length}, payload {payload.Length}): {Encoding.UTF8.GetString(header)}\n{await response.Content.ReadAsStringAsync()}");
-            count++;
+            Assert.Fail($"{failures.Count} of {cases.Count} mutants got an answer no client mistake may get (all written to {folder}); the first:\n{text}");
         }
 
-        Assert.True(count > 50, $"only {count} mutants ran in the budget");
-        Assert.Equal(200, (await server.PostJsonAsync(Paths[0], Seeds[0])).Status);
-    }
-
-    [Fact]
-    public async Task Grpc_mutants_get_invalid_argument_or_not_found_never_internal()
-    {
-        using var channel = GrpcChannel.ForAddress(server.GrpcAddress);
-        var client = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
-        var random = new Random(Seed);
-        var count = 0;
-        var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < Budget)
-        {
-            var request = MutateGrpc(random);
-            try
-            {
-                await client.ModelInferAsync(request, deadline: DateTime.UtcNow.AddSeconds(30));
-            }
-            catch (RpcException e)
-            {
-                Assert.True(e.StatusCode is StatusCode.InvalidArgument or StatusCode.NotFound,
-                    $"mutant {count} got {e.StatusCode} ({e.Status.Detail}): {request}");
-            }
-
-            count++;
-        }
-
-        Assert.True(count > 50, $"only {count} mutants ran in the budget");
-        Assert.True((await client.ServerLiveAsync(new ServerLiveRequest())).Live);
-    }
-
-    private static ModelInferRequest MutateGrpc(Random random)
-    {
-        var bytesModel = random.Next(2) == 0;
-        var request = new ModelInferRequest { ModelName = bytesModel ? "identity-bytes" : "double" };
-        var input = new ModelInferRequest.Types.InferInputTensor { Name = "input", Datatype = bytesModel ? "BYTES" : "FP32" };
-        input.Shape.Add([1, 2]);
-        request.Inputs.Add(input);
-        var raw = bytesModel ? new byte[] { 1, 0, 0, 0, (byte)'a', 2, 0, 0, 0, (byte)'b', (byte)'c' } : new byte[8];
-        var useRaw = random.Next(3) != 0;
-        if (!useRaw)
-        {
-            input.Contents = new InferTensorContents();
-            if (bytesModel)
-            {
-                input.Contents.BytesContents.Add([ByteString.CopyFromUtf8("a"), ByteString.CopyFromUtf8("bc")]);
-            }
-            else
-            {
-                input.Contents.Fp32Contents.Add([1f, 2f]);
-            }
-        }
-
-        for (var r = 1 + random.Next(3); r > 0; r--)
-        {
-            switch (random.Next(8))
-            {
-                case 0: input.Shape[random.Next(input.Shape.Count)] = new long[] { -1, 0, 3, 1L << 40, long.MaxValue }[random.Next(5)]; break;
-                case 1: input.Shape.Add(random.Next(4)); break;
-                case 2: input.Datatype = Datatypes[random.Next(Datatypes.Length)]; break;
-                case 3: raw = raw[..random.Next(raw.Length + 1)]; break;
-                case 4: raw = [.. raw, .. new byte[random.Next(1, 9)]]; break;
-                case 5: if (raw.Length > 0) { raw[random.Next(raw.Length)] = (byte)random.Next(256); } break;
-                case 6: request.ModelName = random.Next(4) == 0 ? "no-such-model" : request.ModelName; break;
-                default: input.Name = random.Next(4) == 0 ? "other" : input.Name; break;
-            }
-        }
-
-        if (useRaw)
-        {
-            request.RawInputContents.Add(ByteString.CopyFrom(raw));
-            if (random.Next(10) == 0)
-            {
-                request.RawInputContents.Add(ByteString.CopyFrom(raw));
-            }
-        }
-
-        return request;
+        // And the server still serves.
+        var (status, _) = await server.PostJsonAsync("/v2/models/double/infer", """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""");
+        Assert.Equal(200, status);
     }
 }

@@ -36,6 +36,12 @@ public sealed class V1CodecTests : IDisposable
         AssertInvalid(() => V1JsonCodec.DecodeRequest(Utf8(json), metadata, _buffers), fragments);
 
     [Fact]
+    public void Columnar_inputs_naming_no_input_are_invalid_naming_what_the_model_expects()
+    {
+        AssertV1Invalid("""{"inputs":{}}""", TwoInputs, "'inputs' names no input", "'features', 'bucket'");
+    }
+
+    [Fact]
     public void Instances_rows_stack_on_the_batch_dimension()
     {
         var request = Decode("""{"instances":[[1,2],[3,4]]}""", OneInput);

@@ -51,7 +51,8 @@ public static class SiloHost
         }
 
         builder.Services.AddSingleton(options);
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+        // The drain runs inside the host's stop, before the listeners close: the stop may take both.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.DrainDelaySeconds + options.ShutdownTimeoutSeconds));
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Orleans.KServe", LogLevel.Information);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
@@ -76,7 +77,7 @@ public static class SiloHost
             kestrel.Limits.Http2.InitialStreamWindowSize = 4 * 1024 * 1024;
             kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
             endpoints.Http = Listen(kestrel, options.Host, options.HttpPort, HttpProtocols.Http1);
-            endpoints.Grpc = Listen(kestrel, options.Host, options.GrpcPort, HttpProtocols.Http2);
+            endpoints.Grpc = GatewayDrain.TrackConnections(Listen(kestrel, options.Host, options.GrpcPort, HttpProtocols.Http2));
         });
 
         var siloPort = options.SiloPort == 0 ? FreePort() : options.SiloPort;
@@ -97,6 +98,7 @@ public static class SiloHost
             gateway.MaxRequestBodyBytes = options.MaxRequestBodyBytes;
             gateway.MaxInFlightRequests = options.MaxInFlightRequests;
             gateway.LocalFastPath = options.LocalFastPath;
+            gateway.DrainDelay = TimeSpan.FromSeconds(options.DrainDelaySeconds);
             gateway.GrpcMaxMessageBytes = options.GrpcMaxMessageBytes;
             gateway.GrpcMaxDecompressedBytes = options.EffectiveGrpcMaxDecompressedBytes;
             gateway.MaxBufferedRequestBytes = options.EffectiveMaxBufferedRequestBytes;
@@ -110,6 +112,7 @@ public static class SiloHost
         builder.Services.AddHostedService<ShutdownReporter>();
 
         var app = builder.Build();
+        GatewayDrain.UseDrain(app);
         app.UseInferenceErrorBodies();
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.UseGrpcRequestGuard();

@@ -18,6 +18,7 @@ public sealed partial class InferenceHandlers(
     GatewayOptions options,
     RequestAdmission admission,
     Serving.RequestBytesBudget budget,
+    GatewayDrain drain,
     ILogger<InferenceHandlers> logger,
     IModelRepositoryControl? repository = null)
 {
@@ -54,7 +55,10 @@ public sealed partial class InferenceHandlers(
     /// <summary><c>GET /v2/health/live</c>.</summary>
     public Task LiveAsync(HttpContext context) => WriteFlagAsync(context, 200, "live", true);
 
-    /// <summary><c>GET /v2/health/ready</c>: ready when the routing table arrived and every model is Loaded or FailedToLoad.</summary>
+    /// <summary>
+    /// <c>GET /v2/health/ready</c>: ready when the routing table arrived and every model is Loaded or FailedToLoad,
+    /// and not once the server has begun to stop (503 from SIGTERM on, while it drains).
+    /// </summary>
     public async Task ReadyAsync(HttpContext context)
     {
         var ready = await IsReadyAsync();
@@ -64,7 +68,7 @@ public sealed partial class InferenceHandlers(
     /// <summary>True when every declared model has settled (loaded, or failed with a reason).</summary>
     public async Task<bool> IsReadyAsync()
     {
-        if (router.Version < 0)
+        if (router.Version < 0 || drain.Draining)
         {
             return false;
         }
@@ -173,6 +177,7 @@ public sealed partial class InferenceHandlers(
     {
         ModelState.FailedToLoad => $"not ready: it failed to load: {status.Reason}",
         ModelState.Unloaded => "unloaded",
+        ModelState.Retired => "retired: a newer revision serves in its place",
         _ => "loading",
     };
 

@@ -36,6 +36,8 @@ public static class GatewayHostingExtensions
         services.TryAddSingleton<RequestAdmission>();
         services.TryAddSingleton(sp => new Serving.RequestBytesBudget(sp.GetRequiredService<GatewayOptions>().MaxBufferedRequestBytes));
         services.TryAddSingleton<InferenceHandlers>();
+        services.TryAddSingleton<GatewayDrain>();
+        services.AddHostedService(sp => sp.GetRequiredService<GatewayDrain>());
         services.AddHostedService<RoutingTableWatcher>();
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
             .AddMeter(MeterName)

@@ -14,6 +14,9 @@ public sealed class GatewayOptions
     /// <summary>Hand requests to a replica active on this silo without an Orleans message. Default on.</summary>
     public bool LocalFastPath { get; set; } = true;
 
+    /// <summary>How long the server keeps serving after SIGTERM, readiness 503, before its listeners close. Default 5 s.</summary>
+    public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Largest gRPC message received, bytes, as its frame declares it (compressed or not). Default 256 MiB.</summary>
     public long GrpcMaxMessageBytes { get; set; } = 256L * 1024 * 1024;
 
@@ -42,6 +45,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.MaxInFlightRequests < 1)
         {
             failures.Add($"max in-flight requests must be at least 1, not {options.MaxInFlightRequests}");
+        }
+
+        if (options.DrainDelay < TimeSpan.Zero)
+        {
+            failures.Add($"the drain delay must not be negative, not {options.DrainDelay}");
         }
 
         if (options.GrpcMaxMessageBytes is < 1024 or > int.MaxValue)

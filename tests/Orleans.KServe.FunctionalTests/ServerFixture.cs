@@ -72,7 +72,7 @@ public class ServerFixture : IAsyncLifetime
         _app = SiloHost.Build(
         [
             "--http-port", "0", "--grpc-port", "0", "--silo-port", "0", "--gateway-port", "0", "--model-repository", Repository,
-            "--max-request-body-bytes", (8 * 1024 * 1024).ToString(), .. ExtraArguments,
+            "--max-request-body-bytes", (8 * 1024 * 1024).ToString(), "--drain-delay", "0", .. ExtraArguments,
         ]);
         await _app.StartAsync();
         var endpoints = _app.Services.GetRequiredService<ServerEndpoints>();

@@ -17,6 +17,9 @@ public static class InferenceApi
     {
         var h = endpoints.ServiceProvider.GetRequiredService<InferenceHandlers>();
 
+        // KServe's ModelServer answers its liveness here; KServe's REST client asks it for the v1 protocol's is_server_live.
+        endpoints.MapGet("/", h.AliveAsync);
+
         var v2 = endpoints.MapGroup("/v2");
         v2.MapGet("", h.ServerMetadataAsync);
         v2.MapGet("/health/live", h.LiveAsync);

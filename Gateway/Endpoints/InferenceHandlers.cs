@@ -52,6 +52,15 @@ public sealed partial class InferenceHandlers(
             w.WriteEndObject();
         });
 
+    /// <summary><c>GET /</c>: KServe ModelServer's liveness, <c>{"status": "alive"}</c>.</summary>
+    public Task AliveAsync(HttpContext context) =>
+        HttpIo.WriteJsonAsync(context.Response, 200, 0, static (w, _) =>
+        {
+            w.WriteStartObject();
+            w.WriteString("status", "alive");
+            w.WriteEndObject();
+        });
+
     /// <summary><c>GET /v2/health/live</c>.</summary>
     public Task LiveAsync(HttpContext context) => WriteFlagAsync(context, 200, "live", true);
 

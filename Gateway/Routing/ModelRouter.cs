@@ -54,7 +54,7 @@ public sealed class ModelRoute
 /// changed) is answered <see cref="InferenceErrorKind.Retired"/>, and the router sends it to the revision that now
 /// serves the model, waiting for the new table when it has not arrived yet. So a swap fails no call.
 /// </remarks>
-public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, ILocalModelDirectory? localDirectory = null)
+public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, ServerIdentity identity, ILocalModelDirectory? localDirectory = null)
 {
     /// <summary>How often one call is routed again after finding its replica retired.</summary>
     private const int MaxReroutes = 3;
@@ -65,8 +65,8 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, IL
     private volatile Snapshot _snapshot = new(-1, FrozenDictionary<string, ModelRoute[]>.Empty, []);
     private volatile TaskCompletionSource _updated = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>This router's name in the registry, which rollouts wait on.</summary>
-    public string Id { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+    /// <summary>This router's name in the registry, which rollouts wait on: the server's instance id.</summary>
+    public string Id => identity.InstanceId;
 
     /// <summary>The version of the table in use; -1 before the first table arrived.</summary>
     public long Version => _snapshot.Version;

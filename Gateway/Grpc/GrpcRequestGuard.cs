@@ -180,16 +180,28 @@ public sealed class GrpcRequestGuard : PipeReader
             }
 
             var unary = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.Type is MethodType.Unary or MethodType.ServerStreaming;
-            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes, context.Request.Headers["grpc-encoding"], unary);
+            var encoding = context.Request.Headers["grpc-encoding"];
+            var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes, encoding, unary);
             context.Features.Set<IRequestBodyPipeFeature>(new GuardedBody(guard));
-            s_current.Value = guard;
+
+            // Only a call that may carry compressed messages needs its guard found by the inflater (an AsyncLocal costs a context copy).
+            var compressed = guard._encoded;
+            if (compressed)
+            {
+                s_current.Value = guard;
+            }
+
             try
             {
                 await next(context);
             }
             finally
             {
-                s_current.Value = null;
+                if (compressed)
+                {
+                    s_current.Value = null;
+                }
+
                 guard.ReleaseAll();
             }
         });

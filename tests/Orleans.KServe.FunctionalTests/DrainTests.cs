@@ -126,13 +126,16 @@ public sealed class DrainTests(ITestOutputHelper output)
             first.Signal(ServerProcess.SigTerm);
             await first.Process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
             var stopped = watch.Elapsed;
+            var duringStop = Volatile.Read(ref sent) - beforeStop;
             await Wait.UntilAsync(() => Volatile.Read(ref answered) >= beforeStop + 600, "traffic to go on through the other server");
             stop.Cancel();
             await Task.WhenAll(clients);
 
-            output.WriteLine($"haproxy drain: {sent} requests sent, {answered} answered, {failures.Count} unanswered or failed; the stopped server exited {first.Process.ExitCode} after {stopped.TotalSeconds:F1} s");
+            output.WriteLine($"haproxy drain: {sent} requests sent ({duringStop} between SIGTERM and the stopped server's exit), {answered} answered, " +
+                $"{failures.Count} unanswered or failed; the stopped server exited {first.Process.ExitCode} after {stopped.TotalSeconds:F1} s");
             Assert.True(failures.IsEmpty, $"{failures.Count} of {sent} requests were not answered: {string.Join("; ", failures.Take(5))}");
             Assert.Equal(sent, answered);
+            Assert.True(duringStop >= 200, $"only {duringStop} requests were sent while the server stopped");
             Assert.Equal(0, first.Process.ExitCode);
             Assert.Contains("Draining: readiness answers 503", first.Output);
         }

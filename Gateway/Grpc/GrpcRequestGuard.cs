@@ -22,7 +22,7 @@ namespace Orleans.KServe.Gateway.Grpc;
 /// flag other than 0 or 1, a compressed message without a <c>grpc-encoding</c>, a body that ends inside a message,
 /// a second message on an rpc that takes one.
 /// </summary>
-public sealed class GrpcRequestGuard : PipeReader
+public sealed class GrpcRequestGuard : PipeReader, IRequestBodyPipeFeature
 {
     private const int HeaderSize = 5;
     private static readonly AsyncLocal<GrpcRequestGuard?> s_current = new();
@@ -74,9 +74,27 @@ public sealed class GrpcRequestGuard : PipeReader
     }
 
     /// <inheritdoc />
-    public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    PipeReader IRequestBodyPipeFeature.Reader => this;
+
+    /// <inheritdoc />
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
-        var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var read = _inner.ReadAsync(cancellationToken);
+        if (!read.IsCompletedSuccessfully)
+        {
+            return AwaitedAsync(read);
+        }
+
+        var result = read.Result;
+        Inspect(result.Buffer, result.IsCompleted);
+        return new ValueTask<ReadResult>(result);
+    }
+
+    // The wait for bytes not yet arrived, without a state machine allocated per wait.
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> AwaitedAsync(ValueTask<ReadResult> read)
+    {
+        var result = await read.ConfigureAwait(false);
         Inspect(result.Buffer, result.IsCompleted);
         return result;
     }
@@ -182,7 +200,7 @@ public sealed class GrpcRequestGuard : PipeReader
             var unary = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.Type is MethodType.Unary or MethodType.ServerStreaming;
             var encoding = context.Request.Headers["grpc-encoding"];
             var guard = new GrpcRequestGuard(body.Reader, budget, options.GrpcMaxMessageBytes, encoding, unary);
-            context.Features.Set<IRequestBodyPipeFeature>(new GuardedBody(guard));
+            context.Features.Set<IRequestBodyPipeFeature>(guard);
 
             // Only a call that may carry compressed messages needs its guard found by the inflater (an AsyncLocal costs a context copy).
             var compressed = guard._encoded;
@@ -209,9 +227,4 @@ public sealed class GrpcRequestGuard : PipeReader
 
     private static bool IsGrpc(HttpRequest request) =>
         HttpProtocol.IsHttp2(request.Protocol) && request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
-
-    private sealed class GuardedBody(PipeReader reader) : IRequestBodyPipeFeature
-    {
-        public PipeReader Reader { get; } = reader;
-    }
 }

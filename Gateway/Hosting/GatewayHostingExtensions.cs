@@ -1,34 +1,104 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using System.Diagnostics.Metrics;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Gateway.Endpoints;
+using Orleans.KServe.Gateway.Grpc;
 using Orleans.KServe.Gateway.Routing;
 
 namespace Orleans.KServe.Gateway;
 
-/// <summary>Registers the inference gateway.</summary>
+/// <summary>Registers and maps the inference gateway: v1 and v2 REST, v2 gRPC, health and metrics.</summary>
 public static class GatewayHostingExtensions
 {
     /// <summary>The meter of the Orleans.KServe instruments (the model grains record on it).</summary>
     public const string MeterName = "Orleans.KServe";
 
     /// <summary>
-    /// Adds the routing cache and its watcher, the REST handlers and the Prometheus metrics exporter. Runs in a silo
-    /// (co-hosted, with the local fast path) or beside an Orleans client.
+    /// Adds the gateway to a web application: its settings (<see cref="GatewayOptions"/>, from the <c>KServe</c>
+    /// section, validated at start), Kestrel's two listeners and limits, the routing cache and its watcher, the
+    /// handlers, the gRPC service and the Prometheus exporter. Runs in a silo (co-hosted, with the local fast path)
+    /// or beside an Orleans client. Map it with <see cref="UseInferenceGateway"/>.
     /// </summary>
-    public static IServiceCollection AddInferenceGateway(this IServiceCollection services, Action<GatewayOptions>? configure = null)
+    public static WebApplicationBuilder AddInferenceGateway(this WebApplicationBuilder builder)
     {
-        var options = services.AddOptions<GatewayOptions>();
-        if (configure is not null)
+        var options = new GatewayOptions();
+        builder.Configuration.GetSection(GatewayOptions.Section).Bind(options);
+        builder.Services.AddInferenceGateway(builder.Configuration);
+
+        if (options.TransportBlockBytes > 0)
         {
-            options.Configure(configure);
+            // Kestrel's socket transport takes its pools from this factory (registered after Kestrel's own, so it wins).
+            builder.Services.AddSingleton<IMemoryPoolFactory<byte>>(new TransportMemoryPoolFactory(options.TransportBlockBytes));
         }
 
-        options.ValidateOnStart();
+        var endpoints = new ServerEndpoints();
+        builder.Services.AddSingleton(endpoints);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+
+            // Tensors of hundreds of KiB per gRPC message: windows wide enough that several streams of one
+            // connection upload at once without waiting on WINDOW_UPDATE round trips.
+            kestrel.Limits.Http2.InitialStreamWindowSize = 4 * 1024 * 1024;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 * 1024 * 1024;
+            endpoints.Http = Listen(kestrel, options.Host, options.HttpPort, HttpProtocols.Http1);
+            endpoints.Grpc = GatewayDrain.TrackConnections(Listen(kestrel, options.Host, options.GrpcPort, HttpProtocols.Http2));
+        });
+
+        builder.Services.AddInferenceGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = (int)options.GrpcMaxMessageBytes;
+            grpc.MaxSendMessageSize = (int)options.GrpcMaxMessageBytes;
+            grpc.CompressionProviders = BoundedCompressionProvider.All(options.EffectiveGrpcMaxDecompressedBytes);
+        });
+        return builder;
+    }
+
+    /// <summary>
+    /// The gateway's middleware and endpoints, in order: the drain, JSON error bodies, the gRPC request guard,
+    /// <c>/metrics</c>, the REST endpoints and the gRPC service.
+    /// </summary>
+    public static WebApplication UseInferenceGateway(this WebApplication app)
+    {
+        GatewayDrain.UseDrain(app);
+        app.UseInferenceErrorBodies();
+        app.UseGrpcRequestGuard();
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        app.MapInferenceApi();
+        app.MapInferenceGrpc();
+        return app;
+    }
+
+    private static ListenOptions Listen(KestrelServerOptions kestrel, string host, int port, HttpProtocols protocols)
+    {
+        ListenOptions? listen = null;
+        var address = host == "localhost" ? IPAddress.Loopback : IPAddress.Parse(host);
+        kestrel.Listen(address, port, o =>
+        {
+            o.Protocols = protocols;
+            listen = o;
+        });
+        return listen!;
+    }
+
+    /// <summary>
+    /// The gateway's services, its settings bound from <paramref name="configuration"/>'s <c>KServe</c> section and
+    /// validated at start: the routing cache and its watcher, the REST handlers, the drain and the metrics exporter.
+    /// </summary>
+    public static IServiceCollection AddInferenceGateway(this IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddOptions<GatewayOptions>().Bind(configuration.GetSection(GatewayOptions.Section)).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
         services.TryAddSingleton(sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value);
         services.TryAddSingleton(sp => new ModelRouter(
@@ -37,7 +107,7 @@ public static class GatewayHostingExtensions
             sp.GetRequiredService<ServerIdentity>(),
             sp.GetService<ILocalModelDirectory>()));
         services.TryAddSingleton<RequestAdmission>();
-        services.TryAddSingleton(sp => new Serving.RequestBytesBudget(sp.GetRequiredService<GatewayOptions>().MaxBufferedRequestBytes));
+        services.TryAddSingleton(sp => new Serving.RequestBytesBudget(sp.GetRequiredService<GatewayOptions>().EffectiveMaxBufferedRequestBytes));
         services.TryAddSingleton<InferenceHandlers>();
         services.TryAddSingleton<GatewayDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<GatewayDrain>());
@@ -75,4 +145,23 @@ public static class GatewayHostingExtensions
 
         return identity;
     }
+}
+
+/// <summary>The addresses the server listens on, known once it has started (ports 0 resolved).</summary>
+public sealed class ServerEndpoints
+{
+    internal ListenOptions? Http { get; set; }
+
+    internal ListenOptions? Grpc { get; set; }
+
+    /// <summary>The REST (HTTP/1.1) address.</summary>
+    public Uri HttpAddress => Address(Http);
+
+    /// <summary>The gRPC (h2c) address.</summary>
+    public Uri GrpcAddress => Address(Grpc);
+
+    private static Uri Address(ListenOptions? listen) =>
+        listen?.IPEndPoint is { } endpoint
+            ? new Uri($"http://{(endpoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback : endpoint.Address)}:{endpoint.Port}")
+            : throw new InvalidOperationException("the server has not started");
 }

@@ -1,10 +1,27 @@
+using System.Net;
 using Microsoft.Extensions.Options;
 
 namespace Orleans.KServe.Gateway;
 
-/// <summary>Limits and behaviour of the inference gateway.</summary>
+/// <summary>
+/// The inference gateway's settings: where it listens and the limits it holds every request to. Bound from the
+/// <c>KServe</c> configuration section (<c>--http-port 9000</c>, <c>KServe__HttpPort=9000</c> or
+/// <c>"KServe": {"HttpPort": 9000}</c>); <see cref="Switches"/> names each setting's command-line switch.
+/// </summary>
 public sealed class GatewayOptions
 {
+    /// <summary>The configuration section every Orleans.KServe setting lives in.</summary>
+    public const string Section = "KServe";
+
+    /// <summary>Address the REST and gRPC ports bind to. Default 127.0.0.1; container images use 0.0.0.0.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>REST (HTTP/1.1) port. Default 8080; 0 = any free port.</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>v2 gRPC port (HTTP/2 without TLS, so it needs its own port). Default 8081; 0 = any free port.</summary>
+    public int GrpcPort { get; set; } = 8081;
+
     /// <summary>Largest request body accepted; larger ones get 413. Default 64 MiB.</summary>
     public long MaxRequestBodyBytes { get; set; } = 64L * 1024 * 1024;
 
@@ -14,59 +31,118 @@ public sealed class GatewayOptions
     /// <summary>Hand requests to a replica active on this silo without an Orleans message. Default on.</summary>
     public bool LocalFastPath { get; set; } = true;
 
-    /// <summary>How long the server keeps serving after SIGTERM, readiness 503, before its listeners close. Default 5 s.</summary>
-    public TimeSpan DrainDelay { get; set; } = TimeSpan.FromSeconds(5);
+    /// <summary>How long the server keeps serving after SIGTERM, readiness 503, before its listeners close, seconds. Default 5.</summary>
+    public double DrainDelaySeconds { get; set; } = 5;
 
-    /// <summary>Largest gRPC message received, bytes, as its frame declares it (compressed or not). Default 256 MiB.</summary>
+    /// <summary>Largest gRPC message received or sent, bytes, as its frame declares it (compressed or not). Default 256 MiB (KServe's is 8 MiB).</summary>
     public long GrpcMaxMessageBytes { get; set; } = 256L * 1024 * 1024;
 
-    /// <summary>Most bytes one compressed gRPC message may inflate to; at most <see cref="GrpcMaxMessageBytes"/>. Default 64 MiB.</summary>
-    public long GrpcMaxDecompressedBytes { get; set; } = 64L * 1024 * 1024;
+    /// <summary>Most bytes one compressed gRPC message may inflate to; at most <see cref="GrpcMaxMessageBytes"/>. Default 64 MiB, or the message limit when that is smaller.</summary>
+    public long? GrpcMaxDecompressedBytes { get; set; }
 
     /// <summary>
     /// Request bytes held at once across every call, REST and gRPC, inflated or not; more are refused with 413 /
     /// RESOURCE_EXHAUSTED. Default: a quarter of the memory the process may use, at least 64 MiB.
     /// </summary>
-    public long MaxBufferedRequestBytes { get; set; } = Serving.RequestBytesBudget.DefaultLimit();
+    public long? MaxBufferedRequestBytes { get; set; }
+
+    /// <summary>Bytes per block of the connections' memory pool (caps each socket read); 0 = Kestrel's own 4 KiB pool. Default 32 KiB.</summary>
+    public int TransportBlockBytes { get; set; } = 32 * 1024;
+
+    /// <summary>The drain delay in effect.</summary>
+    public TimeSpan DrainDelay => TimeSpan.FromSeconds(DrainDelaySeconds);
+
+    /// <summary>The inflate limit in effect.</summary>
+    public long EffectiveGrpcMaxDecompressedBytes => GrpcMaxDecompressedBytes ?? Math.Min(64L * 1024 * 1024, GrpcMaxMessageBytes);
+
+    /// <summary>The request bytes budget in effect.</summary>
+    public long EffectiveMaxBufferedRequestBytes => MaxBufferedRequestBytes ?? Serving.RequestBytesBudget.DefaultLimit();
+
+    /// <summary>The command-line switch of each setting, and the property it sets.</summary>
+    public static IReadOnlyDictionary<string, string> Switches { get; } = new Dictionary<string, string>
+    {
+        ["--host"] = nameof(Host),
+        ["--http-port"] = nameof(HttpPort),
+        ["--grpc-port"] = nameof(GrpcPort),
+        ["--max-request-body-bytes"] = nameof(MaxRequestBodyBytes),
+        ["--max-in-flight"] = nameof(MaxInFlightRequests),
+        ["--local-fast-path"] = nameof(LocalFastPath),
+        ["--drain-delay"] = nameof(DrainDelaySeconds),
+        ["--grpc-max-message-bytes"] = nameof(GrpcMaxMessageBytes),
+        ["--grpc-max-decompressed-bytes"] = nameof(GrpcMaxDecompressedBytes),
+        ["--max-buffered-request-bytes"] = nameof(MaxBufferedRequestBytes),
+        ["--transport-block-bytes"] = nameof(TransportBlockBytes),
+    };
 }
 
-/// <summary>Reports every invalid gateway setting at once.</summary>
+/// <summary>Reports every invalid gateway setting at once, each by its switch.</summary>
 public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
 {
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, GatewayOptions options)
     {
         var failures = new List<string>();
+        if (options.Host != "localhost" && !IPAddress.TryParse(options.Host, out _))
+        {
+            failures.Add($"--host '{options.Host}' is not an IP address (use 127.0.0.1, 0.0.0.0, ::1 or localhost)");
+        }
+
+        Ports.Check(failures, "--http-port", options.HttpPort);
+        Ports.Check(failures, "--grpc-port", options.GrpcPort);
+        if (options.HttpPort != 0 && options.HttpPort == options.GrpcPort)
+        {
+            failures.Add($"--http-port and --grpc-port are both {options.HttpPort}; gRPC (h2c) needs its own port");
+        }
+
         if (options.MaxRequestBodyBytes is < 1024 or > int.MaxValue)
         {
-            failures.Add($"max request body bytes must be between 1024 and {int.MaxValue}, not {options.MaxRequestBodyBytes}");
+            failures.Add($"--max-request-body-bytes must be between 1024 and {int.MaxValue}, not {options.MaxRequestBodyBytes}");
         }
 
         if (options.MaxInFlightRequests < 1)
         {
-            failures.Add($"max in-flight requests must be at least 1, not {options.MaxInFlightRequests}");
+            failures.Add($"--max-in-flight must be at least 1, not {options.MaxInFlightRequests}");
         }
 
-        if (options.DrainDelay < TimeSpan.Zero)
+        if (options.DrainDelaySeconds is < 0 or > 3600 || double.IsNaN(options.DrainDelaySeconds))
         {
-            failures.Add($"the drain delay must not be negative, not {options.DrainDelay}");
+            failures.Add($"--drain-delay must be between 0 and 3600 seconds, not {options.DrainDelaySeconds}");
         }
 
         if (options.GrpcMaxMessageBytes is < 1024 or > int.MaxValue)
         {
-            failures.Add($"the gRPC message limit must be between 1024 and {int.MaxValue} bytes, not {options.GrpcMaxMessageBytes}");
+            failures.Add($"--grpc-max-message-bytes must be between 1024 and {int.MaxValue}, not {options.GrpcMaxMessageBytes}");
         }
 
-        if (options.GrpcMaxDecompressedBytes < 1024 || options.GrpcMaxDecompressedBytes > options.GrpcMaxMessageBytes)
+        var inflate = options.EffectiveGrpcMaxDecompressedBytes;
+        if (inflate < 1024 || inflate > options.GrpcMaxMessageBytes)
         {
-            failures.Add($"the gRPC decompressed message limit must be between 1024 and the gRPC message limit ({options.GrpcMaxMessageBytes}), not {options.GrpcMaxDecompressedBytes}");
+            failures.Add($"--grpc-max-decompressed-bytes must be between 1024 and --grpc-max-message-bytes ({options.GrpcMaxMessageBytes}), not {inflate}");
         }
 
-        if (options.MaxBufferedRequestBytes < 1024 * 1024)
+        if (options.EffectiveMaxBufferedRequestBytes < 1024 * 1024)
         {
-            failures.Add($"the request bytes budget must be at least 1 MiB, not {options.MaxBufferedRequestBytes}");
+            failures.Add($"--max-buffered-request-bytes must be at least 1048576 (1 MiB), not {options.EffectiveMaxBufferedRequestBytes}");
+        }
+
+        if (options.TransportBlockBytes != 0 && options.TransportBlockBytes is < TransportMemoryPool.MinBlockSize or > TransportMemoryPool.MaxBlockSize)
+        {
+            failures.Add($"--transport-block-bytes must be 0 (Kestrel's pool) or between {TransportMemoryPool.MinBlockSize} and {TransportMemoryPool.MaxBlockSize}, not {options.TransportBlockBytes}");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
+
+/// <summary>The one check of a port setting.</summary>
+public static class Ports
+{
+    /// <summary>Adds a failure when <paramref name="port"/> is not 0 to 65535.</summary>
+    public static void Check(List<string> failures, string name, int port)
+    {
+        if (port is < 0 or > 65535)
+        {
+            failures.Add($"{name} must be between 0 and 65535, not {port}");
+        }
     }
 }

@@ -1,5 +1,7 @@
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Orleans.KServe.Grains.Execution;
 using Orleans.KServe.Grains.Runtime;
 using Orleans.KServe.Grains.Runtime.Onnx;
@@ -13,10 +15,23 @@ public static class GrainsHostingExtensions
     /// <summary>The grain storage the registry keeps its state in.</summary>
     public const string RegistryStorage = "kserve-registry";
 
+    /// <summary>The configuration section of the model-serving settings.</summary>
+    public const string Section = "KServe";
+
     /// <summary>
-    /// Adds model grains, the registry, the executor, the runtimes (ONNX Runtime CPU) and metrics. The registry's
-    /// state goes to in-memory storage unless a storage named <see cref="RegistryStorage"/> is configured.
+    /// Adds model grains, the registry, the executor, the runtimes (ONNX Runtime CPU) and metrics, with the settings
+    /// of <paramref name="configuration"/>'s <c>KServe</c> section (<see cref="ModelServingOptions"/>, validated at
+    /// start). The registry's state goes to in-memory storage unless a storage named <see cref="RegistryStorage"/> is configured.
     /// </summary>
+    public static ISiloBuilder AddModelServing(this ISiloBuilder builder, IConfiguration configuration)
+    {
+        builder.Services.AddOptions<ModelServingOptions>().Bind(configuration.GetSection(Section)).ValidateOnStart();
+        builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ModelServingOptions>, ModelServingOptionsValidator>());
+        builder.Services.AddOptions<InferenceExecutorOptions>().Configure<IOptions<ModelServingOptions>>((executor, serving) => executor.Threads = serving.Value.ExecutorThreads);
+        return builder.AddModelServing();
+    }
+
+    /// <summary>Adds model serving with the executor configured by <paramref name="configureExecutor"/> (tests, embedding hosts).</summary>
     public static ISiloBuilder AddModelServing(this ISiloBuilder builder, Action<InferenceExecutorOptions>? configureExecutor = null)
     {
         builder.AddMemoryGrainStorage(RegistryStorage);

@@ -8,13 +8,6 @@ using Orleans.KServe.Operator.Rollout;
 
 namespace Orleans.KServe.Operator.Sources;
 
-/// <summary>Where the single-process server reads its resources from.</summary>
-public sealed class ModelRepositoryOptions
-{
-    /// <summary>The folder of KServe YAML.</summary>
-    public string Path { get; set; } = "";
-}
-
 /// <summary>
 /// Feeds the local folder's declarations to the cluster registry at start (and on <see cref="ReloadAsync"/>), then
 /// activates every declared replica so models load before the first request.

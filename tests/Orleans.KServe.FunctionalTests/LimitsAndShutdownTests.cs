@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
@@ -135,6 +136,59 @@ public sealed class OptionsTests
     }
 
     [Fact]
+    public void Every_part_reports_its_bad_settings_and_all_are_reported_at_once()
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(
+        [
+            "--http-port", "70000", "--executor-threads", "-1", "--model-repository", "/no/such/folder", "--silo-port", "99999",
+            "--clustering", "redis", "--role", "silo", "--http-prot", "9000",
+        ]));
+        Assert.Contains(e.Errors, m => m.Contains("--http-port must be between 0 and 65535, not 70000"));
+        Assert.Contains(e.Errors, m => m.Contains("--executor-threads must be between 0 (one per core) and 1024, not -1"));
+        Assert.Contains(e.Errors, m => m.Contains("--model-repository '/no/such/folder' is not a folder"));
+        Assert.Contains(e.Errors, m => m.Contains("--silo-port must be between 0 and 65535, not 99999"));
+        Assert.Contains(e.Errors, m => m.Contains("--clustering 'redis' is not available; this server offers localhost"));
+        Assert.Contains(e.Errors, m => m.Contains("--role 'silo' is not a role of this server; it takes all"));
+        Assert.Contains(e.Errors, m => m.Contains("unknown switch --http-prot; did you mean --http-port?"));
+        Assert.Equal(7, e.Errors.Count);
+    }
+
+    [Theory]
+    [InlineData("--http-prot", "--http-port")]
+    [InlineData("--grpc-max-mesage-bytes", "--grpc-max-message-bytes")]
+    [InlineData("--model-repo", "--model-repository")]
+    [InlineData("--drain", "--drain-delay")]
+    public void An_unknown_switch_is_refused_naming_the_closest_known_one(string typed, string closest)
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build([typed, "1"]));
+        Assert.Equal($"unknown switch {typed}; did you mean {closest}?", Assert.Single(e.Errors));
+    }
+
+    [Fact]
+    public void A_word_that_is_no_switch_is_refused_and_a_switch_value_that_looks_like_one_is_not()
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(["serve", "--http-port", "-1"]));
+        Assert.Contains(e.Errors, m => m == "'serve' is not a switch; settings are given as --name value");
+        Assert.Contains(e.Errors, m => m.Contains("--http-port must be between 0 and 65535, not -1"));
+        Assert.Equal(2, e.Errors.Count);
+    }
+
+    [Fact]
+    public void Settings_keep_their_names_in_the_environment_and_appsettings_form()
+    {
+        var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build([], builder =>
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["KServe:MaxInFlightRequests"] = "0",
+                ["KServe:ExecutorThreads"] = "5000",
+                ["KServe:Clustering"] = "postgres",
+            })));
+        Assert.Contains(e.Errors, m => m.Contains("--max-in-flight must be at least 1, not 0"));
+        Assert.Contains(e.Errors, m => m.Contains("--executor-threads must be between 0 (one per core) and 1024, not 5000"));
+        Assert.Contains(e.Errors, m => m.Contains("--clustering 'postgres' is not available"));
+    }
+
+    [Fact]
     public void A_transport_block_size_outside_its_range_is_reported()
     {
         var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(["--transport-block-bytes", "100"]));
@@ -178,7 +232,7 @@ public sealed class OptionsTests
     [Fact]
     public void The_default_repository_is_the_samples_folder_of_the_repository()
     {
-        Assert.Equal(Path.Combine(Repo.Root, "samples"), ServerOptions.FindDefaultRepository(AppContext.BaseDirectory));
+        Assert.Equal(Path.Combine(Repo.Root, "samples"), Orleans.KServe.Operator.Hosting.ModelRepositoryOptions.FindDefaultRepository(AppContext.BaseDirectory));
     }
 }
 

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.KServe.ModelTools;
+using Orleans.KServe.Gateway;
 using Orleans.KServe.Silo;
 
 namespace Orleans.KServe.FunctionalTests;

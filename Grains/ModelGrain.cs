@@ -74,8 +74,9 @@ public sealed partial class ModelGrain(
         catch (Exception e)
         {
             var reason = e is ModelLoadException ? e.Message : $"{e.GetType().Name}: {e.Message}";
-            replica.MarkFailed(reason);
-            LogLoadFailed(spec.Name, replica.Key.Revision, reason);
+            var kind = (e as ModelLoadException)?.Reason ?? FailureReasons.ModelLoadFailed;
+            replica.MarkFailed(reason, kind);
+            LogLoadFailed(spec.Name, replica.Key.Revision, kind, reason);
         }
     }
 
@@ -165,8 +166,8 @@ public sealed partial class ModelGrain(
     [LoggerMessage(2, LogLevel.Information, "Loaded model {Model} revision {Revision} in {Milliseconds:F0} ms")]
     private partial void LogLoaded(string model, int revision, double milliseconds);
 
-    [LoggerMessage(3, LogLevel.Error, "Model {Model} revision {Revision} failed to load: {Reason}")]
-    private partial void LogLoadFailed(string model, int revision, string reason);
+    [LoggerMessage(3, LogLevel.Error, "Model {Model} revision {Revision} failed to load: {FailureReason}: {Reason}")]
+    private partial void LogLoadFailed(string model, int revision, string failureReason, string reason);
 
     [LoggerMessage(4, LogLevel.Information, "Model {Model} revision {Revision} retired ({InFlight} calls still finishing)")]
     private partial void LogRetired(string model, int revision, int inFlight);

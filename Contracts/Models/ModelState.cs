@@ -26,6 +26,9 @@ public sealed record ModelStatus(
     [property: Id(2)] DateTimeOffset? LoadedAt = null,
     [property: Id(3)] TimeSpan? LoadDuration = null)
 {
+    /// <summary>When the replica failed to load, why, as one of <see cref="FailureReasons"/> (<c>ModelLoadFailed</c> unless more is known).</summary>
+    [Id(4)] public string? FailureReason { get; init; }
+
     /// <summary>True when the state will not change without a new request (loaded, failed or unloaded).</summary>
     public bool IsSettled => State is ModelState.Loaded or ModelState.FailedToLoad or ModelState.Unloaded or ModelState.Retired;
 }

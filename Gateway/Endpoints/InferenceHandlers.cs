@@ -212,6 +212,10 @@ public sealed partial class InferenceHandlers(
         return result;
     }
 
+    /// <summary>The index's reason: the typed failure reason first when there is one (<c>ModelLoadFailed: …</c>).</summary>
+    public static string IndexReason(ModelStatus status) =>
+        status.FailureReason is { } kind ? $"{kind}: {status.Reason}" : status.Reason ?? "";
+
     /// <summary>Triton's repository index state for a model state.</summary>
     public static string TritonState(ModelState state) => state switch
     {
@@ -233,7 +237,7 @@ public sealed partial class InferenceHandlers(
                 w.WriteString("name", route.Name);
                 w.WriteString("version", route.Version);
                 w.WriteString("state", TritonState(status.State));
-                w.WriteString("reason", status.Reason ?? "");
+                w.WriteString("reason", IndexReason(status));
                 w.WriteEndObject();
             }
 

@@ -284,7 +284,7 @@ public sealed partial class InferenceGrpcService(
                 Name = route.Name,
                 Version = route.Version,
                 State = InferenceHandlers.TritonState(status.State),
-                Reason = status.Reason ?? "",
+                Reason = InferenceHandlers.IndexReason(status),
             });
         }
 

@@ -107,10 +107,10 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
         _settled.TrySetResult();
     }
 
-    /// <summary>Records why loading failed.</summary>
-    public void MarkFailed(string reason)
+    /// <summary>Records why loading failed (<paramref name="failureReason"/>: one of <see cref="FailureReasons"/>).</summary>
+    public void MarkFailed(string reason, string failureReason = FailureReasons.ModelLoadFailed)
     {
-        _status = new ModelStatus(ModelState.FailedToLoad, reason);
+        _status = new ModelStatus(ModelState.FailedToLoad, reason) { FailureReason = failureReason };
         _settled.TrySetResult();
     }
 

@@ -54,7 +54,11 @@ public interface IModelRuntimeFactory
 }
 
 /// <summary>A model that cannot be loaded; the message is shown as the model's failure reason.</summary>
-public sealed class ModelLoadException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class ModelLoadException(string message, Exception? inner = null, string reason = FailureReasons.ModelLoadFailed) : Exception(message, inner)
+{
+    /// <summary>Why, as one of <see cref="FailureReasons"/>.</summary>
+    public string Reason { get; } = reason;
+}
 
 /// <summary>The runtime failed while executing a model (bad values, an operator error): 500 with the runtime's message.</summary>
 public sealed class ModelExecutionException(string message, Exception? inner = null) : Exception(message, inner);
@@ -83,6 +87,6 @@ public sealed class ModelRuntimeCatalog(IEnumerable<IModelRuntimeFactory> factor
             }
         }
 
-        throw new ModelLoadException($"no runtime on this silo loads model format '{spec.Format}' (runtime '{spec.Runtime}')");
+        throw new ModelLoadException($"no runtime on this silo loads model format '{spec.Format}' (runtime '{spec.Runtime}')", reason: FailureReasons.NoSupportingRuntime);
     }
 }

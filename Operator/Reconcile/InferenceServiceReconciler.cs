@@ -36,19 +36,19 @@ public static class InferenceServiceReconciler
         var predictor = service.Predictor;
         if (predictor is null)
         {
-            return Fail("InvalidSpec", "spec.predictor is required");
+            return Fail(FailureReasons.InvalidPredictorSpec, "spec.predictor is required");
         }
 
         if (predictor.ModelFormat is null)
         {
             return predictor.HasContainers
-                ? Fail("NoSupportingRuntime", "custom predictor containers are not run by this server; declare a model with modelFormat and storageUri")
-                : Fail("InvalidSpec", "spec.predictor.model.modelFormat.name is required");
+                ? Fail(FailureReasons.NoSupportingRuntime, "custom predictor containers are not run by this server; declare a model with modelFormat and storageUri")
+                : Fail(FailureReasons.InvalidPredictorSpec, "spec.predictor.model.modelFormat.name is required");
         }
 
         if (service.Transformer is not null || service.Explainer is not null)
         {
-            return Fail("NoSupportingRuntime", "transformer and explainer components are not served yet; remove them to serve the predictor alone");
+            return Fail(FailureReasons.NoSupportingRuntime, "transformer and explainer components are not served yet; remove them to serve the predictor alone");
         }
 
         var protocol = predictor.ProtocolVersion ?? "v1";
@@ -61,41 +61,41 @@ public static class InferenceServiceReconciler
 
         if (string.IsNullOrWhiteSpace(predictor.StorageUri))
         {
-            return Fail("InvalidSpec", "spec.predictor.model.storageUri is required");
+            return Fail(FailureReasons.InvalidPredictorSpec, "spec.predictor.model.storageUri is required");
         }
 
         if (!TryResolveStorage(predictor.StorageUri, baseFolder, out var path, out var storageError))
         {
-            return Fail("StorageUriNotSupported", storageError!);
+            return Fail(FailureReasons.StorageUriNotSupported, storageError!);
         }
 
         if (!TryReadSettings(meta.Annotations, out var settings, out var settingsError))
         {
-            return Fail("InvalidSpec", settingsError!);
+            return Fail(FailureReasons.InvalidPredictorSpec, settingsError!);
         }
 
         var batching = BatchingReader.Read(predictor, meta.Annotations, BatchingReader.RuntimeDefaults, out var batchingErrors);
         if (batchingErrors.Count > 0)
         {
-            return Fail("InvalidSpec", string.Join("; ", batchingErrors));
+            return Fail(FailureReasons.InvalidPredictorSpec, string.Join("; ", batchingErrors));
         }
 
         settings = settings with { Batching = batching };
 
         if (!VersionPolicy.TryParse(meta.Annotations.GetValueOrDefault(VersionPolicyAnnotation), out var policy, out var policyError))
         {
-            return Fail("InvalidSpec", $"annotation {VersionPolicyAnnotation}: {policyError}");
+            return Fail(FailureReasons.InvalidPredictorSpec, $"annotation {VersionPolicyAnnotation}: {policyError}");
         }
 
         var explicitVersion = meta.Annotations.GetValueOrDefault(ModelVersionAnnotation);
         if (explicitVersion is not null && !VersionPolicy.IsVersion(explicitVersion))
         {
-            return Fail("InvalidSpec", $"annotation {ModelVersionAnnotation} must be a positive integer, not '{explicitVersion}'");
+            return Fail(FailureReasons.InvalidPredictorSpec, $"annotation {ModelVersionAnnotation} must be a positive integer, not '{explicitVersion}'");
         }
 
         if (!TryFindVersions(path, predictor.ModelFormat.Name, out var available, out var artifactError))
         {
-            return Fail("ModelArtifactNotFound", artifactError!);
+            return Fail(FailureReasons.ModelArtifactNotFound, artifactError!);
         }
 
         IReadOnlyList<(string Version, string Artifact)> served;
@@ -106,7 +106,7 @@ public static class InferenceServiceReconciler
         }
         else if (!policy.TrySelect(available, out served, out var selectError))
         {
-            return Fail("ModelArtifactNotFound", $"{path}: {selectError}");
+            return Fail(FailureReasons.ModelArtifactNotFound, $"{path}: {selectError}");
         }
 
         var specs = served.Select(v => new ModelSpec(servedName, predictor.ModelFormat.Name, runtime.Name, v.Artifact, settings)

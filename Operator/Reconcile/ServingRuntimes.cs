@@ -1,3 +1,5 @@
+using Orleans.KServe.Contracts.Models;
+
 namespace Orleans.KServe.Operator.Reconcile;
 
 /// <summary>A model format a runtime serves (KServe's <c>supportedModelFormats</c> entry).</summary>
@@ -40,12 +42,12 @@ public static class RuntimeSelector
             var named = runtimes.FirstOrDefault(r => r.Name == explicitRuntime);
             if (named is null)
             {
-                return (null, "RuntimeNotRecognized", $"runtime '{explicitRuntime}' does not exist; known runtimes: {string.Join(", ", runtimes.Select(r => r.Name))}");
+                return (null, FailureReasons.RuntimeNotRecognized, $"runtime '{explicitRuntime}' does not exist; known runtimes: {string.Join(", ", runtimes.Select(r => r.Name))}");
             }
 
             if (named.Disabled)
             {
-                return (null, "RuntimeDisabled", $"runtime '{explicitRuntime}' is disabled");
+                return (null, FailureReasons.RuntimeDisabled, $"runtime '{explicitRuntime}' is disabled");
             }
 
             if (!named.ProtocolVersions.Contains(protocol))
@@ -55,7 +57,7 @@ public static class RuntimeSelector
 
             if (!named.Formats.Any(f => Matches(f, format, formatVersion)))
             {
-                return (null, "NoSupportingRuntime", $"runtime '{explicitRuntime}' does not support model format '{Describe(format, formatVersion)}'");
+                return (null, FailureReasons.NoSupportingRuntime, $"runtime '{explicitRuntime}' does not support model format '{Describe(format, formatVersion)}'");
             }
 
             return (named, null, null);
@@ -70,7 +72,7 @@ public static class RuntimeSelector
             .ToList();
         return candidates.Count > 0
             ? (candidates[0].Runtime, null, null)
-            : (null, "NoSupportingRuntime", $"no runtime supports model format '{Describe(format, formatVersion)}' with protocol '{protocol}' (this server serves: {string.Join(", ", runtimes.SelectMany(r => r.Formats).Select(f => f.Name).Distinct())})");
+            : (null, FailureReasons.NoSupportingRuntime, $"no runtime supports model format '{Describe(format, formatVersion)}' with protocol '{protocol}' (this server serves: {string.Join(", ", runtimes.SelectMany(r => r.Formats).Select(f => f.Name).Distinct())})");
     }
 
     private static bool Matches(SupportedModelFormat supported, string format, string? version) =>

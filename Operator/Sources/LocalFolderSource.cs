@@ -44,7 +44,7 @@ public sealed class LocalFolderSource(string folder)
             }
             catch (Exception e) when (e is ResourceFormatException or IOException)
             {
-                entries.Add(new ServiceEntry("default", relative, null, "InvalidSpec", $"{relative}: {e.Message}"));
+                entries.Add(new ServiceEntry("default", relative, null, FailureReasons.InvalidSpec, $"{relative}: {e.Message}"));
                 continue;
             }
 
@@ -53,7 +53,7 @@ public sealed class LocalFolderSource(string folder)
                 ServiceEntry entry;
                 if (document.Error is not null)
                 {
-                    entry = new ServiceEntry("default", $"{relative}#{document.Index}", null, "InvalidSpec", $"{relative} document {document.Index + 1}: {document.Error}");
+                    entry = new ServiceEntry("default", $"{relative}#{document.Index}", null, FailureReasons.InvalidSpec, $"{relative} document {document.Index + 1}: {document.Error}");
                 }
                 else if (document.InferenceService is { } service)
                 {
@@ -67,7 +67,7 @@ public sealed class LocalFolderSource(string folder)
 
                     if (!seen.Add($"{entry.Namespace}/{entry.Name}"))
                     {
-                        entry = new ServiceEntry(entry.Namespace, $"{entry.Name}@{relative}#{document.Index}", null, "InvalidSpec",
+                        entry = new ServiceEntry(entry.Namespace, $"{entry.Name}@{relative}#{document.Index}", null, FailureReasons.InvalidSpec,
                             $"{relative}: InferenceService '{entry.Name}' in namespace '{entry.Namespace}' is declared more than once");
                     }
                 }
@@ -93,7 +93,7 @@ public sealed class LocalFolderSource(string folder)
         var (ns, name) = (parts[0].Entry.Namespace, parts[0].Entry.Name);
         if (!seen.Add($"{ns}/{name}"))
         {
-            return new ServiceEntry(ns, $"{name}@{parts[0].Location}", null, "InvalidSpec",
+            return new ServiceEntry(ns, $"{name}@{parts[0].Location}", null, FailureReasons.InvalidSpec,
                 $"model '{name}' is declared both by one InferenceService and, with {InferenceServiceReconciler.ModelVersionAnnotation}, by several");
         }
 
@@ -105,7 +105,7 @@ public sealed class LocalFolderSource(string folder)
         var duplicate = parts.GroupBy(p => p.Entry.Spec!.Version).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
         {
-            return new ServiceEntry(ns, name, null, "InvalidSpec",
+            return new ServiceEntry(ns, name, null, FailureReasons.InvalidSpec,
                 $"version {duplicate.Key} of model '{name}' is declared by {string.Join(" and ", duplicate.Select(d => d.Resource))}");
         }
 

@@ -64,6 +64,19 @@ public sealed class ErrorTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task The_repository_index_names_every_failure_by_its_typed_reason()
+    {
+        var index = (await server.PostJsonAsync("/v2/repository/index", "{}")).Body!.AsArray()
+            .ToDictionary(e => e!["name"]!.GetValue<string>(), e => e!["reason"]!.GetValue<string>());
+        Assert.StartsWith("ModelLoadFailed: ", index["zipmap"]);
+        Assert.StartsWith("ModelLoadFailed: ", index["external-data"]);
+        Assert.StartsWith("NoSupportingRuntime: ", index["sklearn-iris"]);
+        Assert.StartsWith("InvalidSpec: ", index["broken.yaml"]);
+        Assert.All(index.Values.Where(r => r.Length > 0),
+            reason => Assert.Contains(reason[..reason.IndexOf(':')], Orleans.KServe.Contracts.Models.FailureReasons.All));
+    }
+
+    [Fact]
     public async Task A_model_that_failed_to_load_is_503_with_its_reason()
     {
         var (status, body) = await server.PostJsonAsync("/v2/models/external-data/infer",

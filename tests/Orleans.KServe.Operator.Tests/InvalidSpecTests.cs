@@ -196,7 +196,7 @@ public sealed class InvalidSpecTests : IDisposable
     [InlineData("-1")]
     [InlineData("2.5")]
     [InlineData("4096")]
-    public void Bad_intra_op_threads_value_is_InvalidSpec_naming_the_annotation(string value)
+    public void Bad_intra_op_threads_value_is_InvalidPredictorSpec_naming_the_annotation(string value)
     {
         _repo.Touch("models/m/model.onnx");
         _repo.Write("isvc.yaml", Isvc("threads", "file://models/m", $"""
@@ -204,14 +204,14 @@ public sealed class InvalidSpecTests : IDisposable
                 orleans.kserve.io/intra-op-threads: "{value}"
             """));
 
-        var message = Assert.Single(_repo.Scan()).Failed("InvalidSpec");
+        var message = Assert.Single(_repo.Scan()).Failed("InvalidPredictorSpec");
 
         Assert.Contains("orleans.kserve.io/intra-op-threads", message);
         Assert.Contains($"'{value}'", message);
     }
 
     [Fact]
-    public void Missing_predictor_is_InvalidSpec()
+    public void Missing_predictor_is_InvalidPredictorSpec()
     {
         _repo.Write("isvc.yaml", """
             apiVersion: serving.kserve.io/v1beta1
@@ -224,11 +224,11 @@ public sealed class InvalidSpecTests : IDisposable
                   - image: kserve/image-transformer:latest
             """);
 
-        Assert.Contains("spec.predictor", Assert.Single(_repo.Scan()).Failed("InvalidSpec"));
+        Assert.Contains("spec.predictor", Assert.Single(_repo.Scan()).Failed("InvalidPredictorSpec"));
     }
 
     [Fact]
-    public void Model_without_model_format_is_InvalidSpec()
+    public void Model_without_model_format_is_InvalidPredictorSpec()
     {
         _repo.Write("isvc.yaml", """
             apiVersion: serving.kserve.io/v1beta1
@@ -241,7 +241,7 @@ public sealed class InvalidSpecTests : IDisposable
                   storageUri: file://models/m
             """);
 
-        Assert.Contains("modelFormat", Assert.Single(_repo.Scan()).Failed("InvalidSpec"));
+        Assert.Contains("modelFormat", Assert.Single(_repo.Scan()).Failed("InvalidPredictorSpec"));
     }
 
     [Fact]

@@ -126,7 +126,7 @@ public sealed class StorageAndArtifactTests : IDisposable
     }
 
     [Fact]
-    public void Missing_storage_uri_is_InvalidSpec()
+    public void Missing_storage_uri_is_InvalidPredictorSpec()
     {
         _repo.Write("isvc.yaml", """
             apiVersion: serving.kserve.io/v1beta1
@@ -140,7 +140,7 @@ public sealed class StorageAndArtifactTests : IDisposable
                     name: onnx
             """);
 
-        var message = Assert.Single(_repo.Scan()).Failed("InvalidSpec");
+        var message = Assert.Single(_repo.Scan()).Failed("InvalidPredictorSpec");
 
         Assert.Contains("storageUri", message);
     }

@@ -18,7 +18,7 @@ public sealed class OnnxRuntimeFactory(IOptions<InferenceExecutorOptions> execut
     {
         if (!File.Exists(spec.ArtifactPath))
         {
-            throw new ModelLoadException($"model file '{spec.ArtifactPath}' does not exist");
+            throw new ModelLoadException($"model file '{spec.ArtifactPath}' does not exist", reason: FailureReasons.ModelArtifactNotFound);
         }
 
         cancellationToken.ThrowIfCancellationRequested();

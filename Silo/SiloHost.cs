@@ -1,5 +1,5 @@
 using Orleans.KServe.Gateway;
-using Orleans.KServe.Gateway.Endpoints;
+using Orleans.KServe.Gateway.Serving;
 using Orleans.KServe.Operator.Hosting;
 
 namespace Orleans.KServe.Silo;
@@ -37,13 +37,13 @@ public static class SiloHost
 
 /// <summary>Says in the log when a stop begins (SIGTERM) and when the requests in flight have drained.</summary>
 internal sealed partial class ShutdownReporter(
-    IHostApplicationLifetime lifetime, InferenceHandlers handlers, ServerEndpoints endpoints, ILogger<ShutdownReporter> logger) : IHostedService
+    IHostApplicationLifetime lifetime, ServingLayer serving, ServerEndpoints endpoints, ILogger<ShutdownReporter> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         lifetime.ApplicationStarted.Register(() => LogServing(endpoints.HttpAddress, endpoints.GrpcAddress));
-        lifetime.ApplicationStopping.Register(() => LogStopping(handlers.InFlight));
-        lifetime.ApplicationStopped.Register(() => LogStopped(handlers.InFlight));
+        lifetime.ApplicationStopping.Register(() => LogStopping(serving.InFlight));
+        lifetime.ApplicationStopped.Register(() => LogStopped(serving.InFlight));
         return Task.CompletedTask;
     }
 

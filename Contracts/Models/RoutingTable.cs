@@ -33,8 +33,8 @@ public sealed record ServiceEntry(
     /// </summary>
     [Id(9)] public ImmutableArray<ModelSpec> Versions { get; init; } = ImmutableArray<ModelSpec>.Empty;
 
-    /// <summary>The version policy in effect, as written (<c>latest:1</c>, <c>all</c>, <c>specific:1,3</c>).</summary>
-    [Id(10)] public string VersionPolicy { get; init; } = "latest:1";
+    /// <summary>The version policy in effect (field 10, its text form, is retired).</summary>
+    [Id(11)] public ModelVersionPolicy VersionPolicy { get; init; } = ModelVersionPolicy.Default;
 
     /// <summary>The specs of every version served, newest first.</summary>
     public ImmutableArray<ModelSpec> AllVersions =>

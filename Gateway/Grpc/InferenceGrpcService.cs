@@ -1,32 +1,23 @@
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
-using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
-using Orleans.KServe.Contracts.Serving;
 using Orleans.KServe.Contracts.Tensors;
 using Orleans.KServe.Gateway.Codecs;
-using Orleans.KServe.Gateway.Endpoints;
-using Orleans.KServe.Gateway.Routing;
 using Orleans.KServe.Gateway.Serving;
 using Orleans.KServe.Grpc;
 using GrpcModelConfig = Orleans.KServe.Grpc.ModelConfig;
 using GrpcModelStatistics = Orleans.KServe.Grpc.ModelStatistics;
+using GrpcVersionPolicy = Orleans.KServe.Grpc.ModelVersionPolicy;
 using StatisticDuration = Orleans.KServe.Grpc.StatisticDuration;
 
 namespace Orleans.KServe.Gateway.Grpc;
 
 /// <summary>
 /// <c>inference.GRPCInferenceService</c>: the Open Inference Protocol over gRPC with KServe's repository rpcs and
-/// Triton's streaming, config, statistics and index rpcs. Failures map by one rule shared with REST: invalid input
-/// INVALID_ARGUMENT, unknown model NOT_FOUND, not ready UNAVAILABLE, a failure inside the model INTERNAL.
+/// Triton's streaming, config, statistics and index rpcs. A thin adapter over <see cref="ServingLayer"/>: it reads
+/// protobuf in and writes protobuf out; failures answer by the failure table shared with REST.
 /// </summary>
-public sealed partial class InferenceGrpcService(
-    ModelRouter router,
-    RequestAdmission admission,
-    Serving.RequestBytesBudget budget,
-    InferenceHandlers handlers,
-    ILogger<InferenceGrpcService> logger,
-    IModelRepositoryControl? repository = null) : InferenceGrpcServiceBase
+public sealed partial class InferenceGrpcService(ServingLayer serving, ILogger<InferenceGrpcService> logger) : InferenceGrpcServiceBase
 {
     /// <inheritdoc />
     public override Task<ServerLiveResponse> ServerLive(ServerLiveRequest request, ServerCallContext context) =>
@@ -34,29 +25,28 @@ public sealed partial class InferenceGrpcService(
 
     /// <inheritdoc />
     public override async Task<ServerReadyResponse> ServerReady(ServerReadyRequest request, ServerCallContext context) =>
-        new() { Ready = await handlers.IsReadyAsync() };
+        new() { Ready = await serving.IsReadyAsync() };
 
     /// <inheritdoc />
     public override Task<ServerMetadataResponse> ServerMetadata(ServerMetadataRequest request, ServerCallContext context)
     {
-        var response = new ServerMetadataResponse { Name = InferenceHandlers.ServerName, Version = InferenceHandlers.ServerVersion };
-        response.Extensions.Add(InferenceHandlers.Extensions);
+        var response = new ServerMetadataResponse { Name = ServerDescription.Name, Version = ServerDescription.Version };
+        response.Extensions.Add(ServerDescription.Extensions);
         return Task.FromResult(response);
     }
 
     /// <inheritdoc />
     public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) => Guard(context, async () =>
     {
-        var route = router.Get(request.Name, Version(request.Version));
-        var status = await router.GetStatusAsync(route);
+        var status = await serving.StatusAsync(serving.Route(request.Name, request.Version));
         return new ModelReadyResponse { Ready = status.State == ModelState.Loaded };
     });
 
     /// <inheritdoc />
     public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context) => Guard(context, async () =>
     {
-        var route = router.Get(request.Name, Version(request.Version));
-        var metadata = await router.GetMetadataAsync(route);
+        var route = serving.Route(request.Name, request.Version);
+        var metadata = await serving.MetadataAsync(route);
         var response = new ModelMetadataResponse { Name = metadata.Name, Platform = metadata.Platform };
         response.Versions.Add(route.AllVersions);
         response.Inputs.Add(metadata.Inputs.Select(ToProtocol));
@@ -72,40 +62,27 @@ public sealed partial class InferenceGrpcService(
     }
 
     /// <inheritdoc />
-    public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) => Guard(context, () => InferAsync(request, context.CancellationToken));
+    public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) =>
+        Guard(context, () => InferAsync(request, context.CancellationToken));
 
     private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, CancellationToken cancellationToken)
     {
-        var buffers = new PooledBuffers(budget);
-        var release = true;
+        using var call = serving.BeginInference();
         try
         {
-            request.AdoptPooledInto(buffers);
-            using var ticket = admission.Enter();
-            var route = router.Get(request.ModelName, Version(request.ModelVersion));
-            router.EnsureAvailable(route);
-            release = false;
-            var decoded = GrpcTensorCodec.DecodeRequest(request, buffers);
-            var response = await router.InferAsync(route, decoded, cancellationToken);
-            release = true;
+            // The raw contents' pooled arrays are this call's from here on.
+            request.AdoptPooledInto(call.Buffers);
+            var route = serving.Route(request.ModelName, request.ModelVersion);
+            serving.Router.EnsureAvailable(route);
+            var decoded = GrpcTensorCodec.DecodeRequest(request, call.Buffers);
+            call.ModelCalled();
+            var response = await serving.InferAsync(route, decoded, cancellationToken);
             return GrpcTensorCodec.EncodeResponse(response, raw: request.RawInputContents.Count > 0);
         }
-        catch (InferenceException)
+        catch (Exception e)
         {
-            release = true;
+            call.Failed(e);
             throw;
-        }
-        finally
-        {
-            // Typed inputs were packed into pooled arrays; a call that may still read them (a timeout) keeps them.
-            if (release)
-            {
-                buffers.Dispose();
-            }
-            else
-            {
-                buffers.Abandon();
-            }
         }
     }
 
@@ -123,7 +100,7 @@ public sealed partial class InferenceGrpcService(
             }
             catch (Exception e)
             {
-                var (status, message) = Classify(e);
+                var (status, message) = FailureTable.ForGrpc(e);
                 LogIfServerFault(status, e);
                 answer = new ModelStreamInferResponse { ErrorMessage = message };
             }
@@ -135,27 +112,26 @@ public sealed partial class InferenceGrpcService(
     /// <inheritdoc />
     public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) => Guard(context, async () =>
     {
-        var route = router.Get(request.Name, Version(request.Version));
-        var config = await router.GetConfigurationAsync(route);
+        var config = await serving.ConfigAsync(serving.Route(request.Name, request.Version));
         var message = new GrpcModelConfig
         {
             Name = config.Name,
             Platform = config.Platform,
             Backend = config.Backend,
             MaxBatchSize = config.MaxBatchSize,
-            VersionPolicy = ToProtocol(route.Entry.VersionPolicy),
+            VersionPolicy = ToProtocol(config.VersionPolicy),
         };
         foreach (var input in config.Inputs)
         {
-            var tensor = new ModelInput { Name = input.Name, DataType = ToTritonType(input.DataType) };
-            tensor.Dims.Add(input.Shape);
+            var tensor = new ModelInput { Name = input.Name, DataType = (DataType)input.DataType.Number };
+            tensor.Dims.Add(input.Dims);
             message.Input.Add(tensor);
         }
 
         foreach (var output in config.Outputs)
         {
-            var tensor = new ModelOutput { Name = output.Name, DataType = ToTritonType(output.DataType) };
-            tensor.Dims.Add(output.Shape);
+            var tensor = new ModelOutput { Name = output.Name, DataType = (DataType)output.DataType.Number };
+            tensor.Dims.Add(output.Dims);
             message.Output.Add(tensor);
         }
 
@@ -179,57 +155,31 @@ public sealed partial class InferenceGrpcService(
             batching.PreferredBatchSize.Add(b.PreferredBatchSizes);
             message.DynamicBatching = batching;
         }
+
         return new ModelConfigResponse { Config = message };
     });
 
-    private static ModelVersionPolicy ToProtocol(string policy)
+    private static GrpcVersionPolicy ToProtocol(Contracts.Models.ModelVersionPolicy policy)
     {
-        if (policy == "all")
+        switch (policy.Kind)
         {
-            return new ModelVersionPolicy { All = new ModelVersionPolicy.Types.All() };
+            case VersionPolicyKind.All:
+                return new GrpcVersionPolicy { All = new GrpcVersionPolicy.Types.All() };
+            case VersionPolicyKind.Specific:
+                var specific = new GrpcVersionPolicy.Types.Specific();
+                specific.Versions.Add(policy.Versions);
+                return new GrpcVersionPolicy { Specific = specific };
+            default:
+                return new GrpcVersionPolicy { Latest = new GrpcVersionPolicy.Types.Latest { NumVersions = (uint)policy.Latest } };
         }
-
-        if (policy.StartsWith("specific:", StringComparison.Ordinal))
-        {
-            var specific = new ModelVersionPolicy.Types.Specific();
-            specific.Versions.Add(policy[9..].Split(',').Select(v => long.Parse(v, System.Globalization.CultureInfo.InvariantCulture)));
-            return new ModelVersionPolicy { Specific = specific };
-        }
-
-        var latest = uint.Parse(policy.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture);
-        return new ModelVersionPolicy { Latest = new ModelVersionPolicy.Types.Latest { NumVersions = latest } };
     }
-
-    /// <summary>Triton's DataType enum value of a protocol datatype.</summary>
-    public static DataType ToTritonType(TensorDataType type) => type switch
-    {
-        TensorDataType.Bool => DataType.TypeBool,
-        TensorDataType.UInt8 => DataType.TypeUint8,
-        TensorDataType.UInt16 => DataType.TypeUint16,
-        TensorDataType.UInt32 => DataType.TypeUint32,
-        TensorDataType.UInt64 => DataType.TypeUint64,
-        TensorDataType.Int8 => DataType.TypeInt8,
-        TensorDataType.Int16 => DataType.TypeInt16,
-        TensorDataType.Int32 => DataType.TypeInt32,
-        TensorDataType.Int64 => DataType.TypeInt64,
-        TensorDataType.FP16 => DataType.TypeFp16,
-        TensorDataType.FP32 => DataType.TypeFp32,
-        TensorDataType.FP64 => DataType.TypeFp64,
-        TensorDataType.BF16 => DataType.TypeBf16,
-        TensorDataType.Bytes => DataType.TypeString,
-        _ => DataType.TypeInvalid,
-    };
 
     /// <inheritdoc />
     public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var response = new ModelStatisticsResponse();
-        var routes = string.IsNullOrEmpty(request.Name)
-            ? router.Routes.Where(r => r.Grain is not null && !r.Entry.Unloaded).ToList()
-            : [router.Get(request.Name, Version(request.Version))];
-        foreach (var route in routes)
+        foreach (var stats in await serving.StatisticsAsync(request.Name, request.Version))
         {
-            var stats = await router.GetStatisticsAsync(route);
             var message = new GrpcModelStatistics
             {
                 Name = stats.Name,
@@ -272,20 +222,14 @@ public sealed partial class InferenceGrpcService(
     public override Task<RepositoryIndexResponse> RepositoryIndex(RepositoryIndexRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var response = new RepositoryIndexResponse();
-        foreach (var (route, status) in await handlers.IndexAsync())
+        foreach (var entry in await serving.IndexAsync())
         {
-            if (request.Ready && status.State != ModelState.Loaded)
+            if (request.Ready && !entry.Ready)
             {
                 continue;
             }
 
-            response.Models.Add(new RepositoryIndexResponse.Types.ModelIndex
-            {
-                Name = route.Name,
-                Version = route.Version,
-                State = InferenceHandlers.TritonState(status.State),
-                Reason = InferenceHandlers.IndexReason(status),
-            });
+            response.Models.Add(new RepositoryIndexResponse.Types.ModelIndex { Name = entry.Name, Version = entry.Version, State = entry.State, Reason = entry.Reason });
         }
 
         return response;
@@ -294,8 +238,9 @@ public sealed partial class InferenceGrpcService(
     /// <inheritdoc />
     public override Task<RepositoryModelLoadResponse> RepositoryModelLoad(RepositoryModelLoadRequest request, ServerCallContext context) => Guard(context, async () =>
     {
+        // Triton puts the model name in field 2, KServe in field 1.
         var name = string.IsNullOrEmpty(request.TritonModelName) ? request.ModelName : request.TritonModelName;
-        await Repository.LoadAsync(name, context.CancellationToken);
+        await serving.LoadAsync(name, context.CancellationToken);
         return new RepositoryModelLoadResponse { ModelName = name, IsLoaded = true };
     });
 
@@ -303,14 +248,9 @@ public sealed partial class InferenceGrpcService(
     public override Task<RepositoryModelUnloadResponse> RepositoryModelUnload(RepositoryModelUnloadRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var name = string.IsNullOrEmpty(request.TritonModelName) ? request.ModelName : request.TritonModelName;
-        await Repository.UnloadAsync(name, context.CancellationToken);
+        await serving.UnloadAsync(name, context.CancellationToken);
         return new RepositoryModelUnloadResponse { ModelName = name, IsUnloaded = true };
     });
-
-    private IModelRepositoryControl Repository =>
-        repository ?? throw new InferenceException(InferenceErrorKind.NotImplemented, "this gateway has no model repository to load from");
-
-    private static string? Version(string version) => string.IsNullOrEmpty(version) ? null : version;
 
     private async Task<T> Guard<T>(ServerCallContext context, Func<Task<T>> call)
     {
@@ -329,14 +269,11 @@ public sealed partial class InferenceGrpcService(
         }
         catch (Exception e)
         {
-            var (status, message) = Classify(e);
+            var (status, message) = FailureTable.ForGrpc(e);
             LogIfServerFault(status, e);
             throw new RpcException(new Status(status, message));
         }
     }
-
-    /// <summary>The gRPC status and message of a failure (the failure table, shared with REST).</summary>
-    public static (StatusCode Status, string Message) Classify(Exception e) => FailureTable.ForGrpc(e);
 
     private void LogIfServerFault(StatusCode status, Exception e)
     {

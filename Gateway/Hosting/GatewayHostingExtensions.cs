@@ -108,14 +108,19 @@ public static class GatewayHostingExtensions
             sp.GetService<ILocalModelDirectory>()));
         services.TryAddSingleton<RequestAdmission>();
         services.TryAddSingleton(sp => new Serving.RequestBytesBudget(sp.GetRequiredService<GatewayOptions>().EffectiveMaxBufferedRequestBytes));
-        services.TryAddSingleton<InferenceHandlers>();
+        services.TryAddSingleton(sp => new Serving.ServingLayer(
+            sp.GetRequiredService<ModelRouter>(),
+            sp.GetRequiredService<RequestAdmission>(),
+            sp.GetRequiredService<Serving.RequestBytesBudget>(),
+            sp.GetRequiredService<GatewayDrain>(),
+            sp.GetService<IModelRepositoryControl>()));
         services.TryAddSingleton<GatewayDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<GatewayDrain>());
         services.AddHostedService<RoutingTableWatcher>();
         var identity = Identity(services);
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService(
-                InferenceHandlers.ServerName, serviceVersion: InferenceHandlers.ServerVersion, serviceInstanceId: identity.InstanceId))
+                Serving.ServerDescription.Name, serviceVersion: Serving.ServerDescription.Version, serviceInstanceId: identity.InstanceId))
             .WithMetrics(metrics =>
             {
                 // Scraped when Prometheus asks, not from a copy up to 300 ms old.

@@ -317,7 +317,7 @@ public sealed class ModelRegistryGrain(
     private static bool SameEntry(ServiceEntry a, ServiceEntry b) =>
         a.Revision == b.Revision && a.Replicas == b.Replicas && a.FailureReason == b.FailureReason && a.Unloaded == b.Unloaded
         && a.FailureMessage == b.FailureMessage && a.Source == b.Source
-        && a.VersionPolicy == b.VersionPolicy && SameSpecs(a, b);
+        && a.VersionPolicy.SameAs(b.VersionPolicy) && SameSpecs(a, b);
 
     private static bool SameSpecs(ServiceEntry a, ServiceEntry b)
     {

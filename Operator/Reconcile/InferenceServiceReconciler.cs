@@ -104,7 +104,7 @@ public static class InferenceServiceReconciler
             // One resource, one version: the artifact is the newest the storage holds, served under the given version.
             served = [(explicitVersion, available[0].Artifact)];
         }
-        else if (!policy.TrySelect(available, out served, out var selectError))
+        else if (!VersionPolicy.TrySelect(policy, available, out served, out var selectError))
         {
             return Fail(FailureReasons.ModelArtifactNotFound, $"{path}: {selectError}");
         }
@@ -117,7 +117,7 @@ public static class InferenceServiceReconciler
         return new ServiceEntry(meta.Namespace, servedName, specs[0])
         {
             Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
-            VersionPolicy = policy.ToString(),
+            VersionPolicy = policy,
         };
     }
 

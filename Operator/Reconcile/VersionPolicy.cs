@@ -1,24 +1,22 @@
 using System.Globalization;
+using Orleans.KServe.Contracts.Models;
 
 namespace Orleans.KServe.Operator.Reconcile;
 
 /// <summary>
-/// Triton's model version policy: serve the latest N versions (default 1), all of them, or specific ones. Written
-/// as <c>latest</c>, <c>latest:N</c>, <c>all</c> or <c>specific:1,3</c>.
+/// Reads Triton's model version policy from the <c>orleans.kserve.io/version-policy</c> annotation
+/// (<c>latest</c>, <c>latest:N</c>, <c>all</c>, <c>specific:1,3</c>) and picks the versions it serves.
 /// </summary>
-public sealed record VersionPolicy(string Kind, int Latest, IReadOnlyList<string> Specific)
+public static class VersionPolicy
 {
-    /// <summary>The default: the newest version only.</summary>
-    public static VersionPolicy Default { get; } = new("latest", 1, []);
-
     /// <summary>True for a version name: a positive integer without sign or spaces.</summary>
     public static bool IsVersion(string text) =>
         text.Length > 0 && text.All(char.IsAsciiDigit) && long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v > 0;
 
     /// <summary>Parses the annotation's text (null → the default).</summary>
-    public static bool TryParse(string? text, out VersionPolicy policy, out string? error)
+    public static bool TryParse(string? text, out ModelVersionPolicy policy, out string? error)
     {
-        policy = Default;
+        policy = ModelVersionPolicy.Default;
         error = null;
         if (string.IsNullOrWhiteSpace(text) || text == "latest")
         {
@@ -27,14 +25,14 @@ public sealed record VersionPolicy(string Kind, int Latest, IReadOnlyList<string
 
         if (text == "all")
         {
-            policy = new VersionPolicy("all", 0, []);
+            policy = ModelVersionPolicy.All;
             return true;
         }
 
         if (text.StartsWith("latest:", StringComparison.Ordinal)
             && int.TryParse(text.AsSpan(7), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
         {
-            policy = new VersionPolicy("latest", n, []);
+            policy = ModelVersionPolicy.LatestOf(n);
             return true;
         }
 
@@ -43,7 +41,7 @@ public sealed record VersionPolicy(string Kind, int Latest, IReadOnlyList<string
             var versions = text[9..].Split(',', StringSplitOptions.TrimEntries);
             if (versions.Length > 0 && versions.All(IsVersion))
             {
-                policy = new VersionPolicy("specific", 0, versions.Distinct().ToList());
+                policy = ModelVersionPolicy.SpecificOf(versions.Distinct().Select(v => long.Parse(v, CultureInfo.InvariantCulture)));
                 return true;
             }
         }
@@ -52,18 +50,22 @@ public sealed record VersionPolicy(string Kind, int Latest, IReadOnlyList<string
         return false;
     }
 
-    /// <summary>Picks the versions to serve from <paramref name="available"/> (newest first).</summary>
-    public bool TrySelect(
-        IReadOnlyList<(string Version, string Artifact)> available, out IReadOnlyList<(string Version, string Artifact)> served, out string? error)
+    /// <summary>Picks the versions <paramref name="policy"/> serves from <paramref name="available"/> (newest first).</summary>
+    public static bool TrySelect(
+        ModelVersionPolicy policy,
+        IReadOnlyList<(string Version, string Artifact)> available,
+        out IReadOnlyList<(string Version, string Artifact)> served,
+        out string? error)
     {
         error = null;
-        switch (Kind)
+        switch (policy.Kind)
         {
-            case "all":
+            case VersionPolicyKind.All:
                 served = available;
                 return true;
-            case "specific":
-                var missing = Specific.Where(v => available.All(a => a.Version != v)).ToList();
+            case VersionPolicyKind.Specific:
+                var wanted = policy.Versions.Select(v => v.ToString(CultureInfo.InvariantCulture)).ToList();
+                var missing = wanted.Where(v => available.All(a => a.Version != v)).ToList();
                 if (missing.Count > 0)
                 {
                     served = [];
@@ -71,19 +73,11 @@ public sealed record VersionPolicy(string Kind, int Latest, IReadOnlyList<string
                     return false;
                 }
 
-                served = available.Where(a => Specific.Contains(a.Version)).ToList();
+                served = available.Where(a => wanted.Contains(a.Version)).ToList();
                 return true;
             default:
-                served = available.Take(Latest).ToList();
+                served = available.Take(policy.Latest).ToList();
                 return true;
         }
     }
-
-    /// <inheritdoc />
-    public override string ToString() => Kind switch
-    {
-        "all" => "all",
-        "specific" => "specific:" + string.Join(",", Specific),
-        _ => $"latest:{Latest}",
-    };
 }

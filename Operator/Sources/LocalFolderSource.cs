@@ -113,7 +113,7 @@ public sealed class LocalFolderSource(string folder)
         return new ServiceEntry(ns, name, specs[0])
         {
             Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
-            VersionPolicy = "specific:" + string.Join(",", specs.Select(v => v.Version)),
+            VersionPolicy = ModelVersionPolicy.SpecificOf(specs.Select(v => long.Parse(v.Version, System.Globalization.CultureInfo.InvariantCulture))),
         };
     }
 }

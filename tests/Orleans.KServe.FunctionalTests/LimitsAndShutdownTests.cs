@@ -103,8 +103,8 @@ public sealed class ShutdownTests
             await using var slow = await HalfSentRequest.StartAsync(server.BaseAddress);
 
             // The request must be in the handler (admitted, reading its body) before the stop begins.
-            var handlers = server.App.Services.GetRequiredService<Orleans.KServe.Gateway.Endpoints.InferenceHandlers>();
-            await Wait.UntilAsync(() => handlers.InFlight == 1, "the half-sent request to be admitted");
+            var serving = server.App.Services.GetRequiredService<Orleans.KServe.Gateway.Serving.ServingLayer>();
+            await Wait.UntilAsync(() => serving.InFlight == 1, "the half-sent request to be admitted");
             var lifetime = server.App.Services.GetRequiredService<IHostApplicationLifetime>();
             var stopping = server.App.StopAsync();
             await Wait.UntilAsync(() => lifetime.ApplicationStopping.IsCancellationRequested, "the stop to begin");

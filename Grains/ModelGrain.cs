@@ -20,6 +20,7 @@ namespace Orleans.KServe.Grains;
 [CollectionAgeLimit(AlwaysActive = true)]
 public sealed partial class ModelGrain(
     ModelRuntimeCatalog runtimes,
+    Storage.ArtifactStorage storage,
     InferenceExecutor executor,
     InferenceMetrics metrics,
     LocalModelDirectory directory,
@@ -54,13 +55,16 @@ public sealed partial class ModelGrain(
     {
         var spec = replica.Spec;
         var started = Stopwatch.GetTimestamp();
-        LogLoading(spec.Name, replica.Key.Revision, spec.ArtifactPath);
+        LogLoading(spec.Name, replica.Key.Revision, spec.StorageUri);
         try
         {
             var factory = runtimes.Resolve(spec);
 
+            // The artifact becomes a local file here, on the silo that loads it.
+            var artifact = await storage.ResolveAsync(spec, replica.Key, CancellationToken.None);
+
             // Loading parses and optimises the graph: seconds of CPU that must not run on a grain turn.
-            var runtime = await Task.Run(() => factory.Load(spec, CancellationToken.None));
+            var runtime = await Task.Run(() => factory.Load(spec, artifact, CancellationToken.None));
             var elapsed = Stopwatch.GetElapsedTime(started);
             if (replica.Status.State is ModelState.Unloaded or ModelState.Retired)
             {

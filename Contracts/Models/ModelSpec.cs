@@ -4,8 +4,8 @@ namespace Orleans.KServe.Contracts.Models;
 
 /// <summary>
 /// Everything a model grain needs to load one revision: the served name, the format and runtime chosen for it,
-/// where its artifact lies and the runtime settings. Produced by the operator's reconcile from an
-/// InferenceService; immutable.
+/// the storage URI of its artifact (resolved to local files by the silo that loads it) and the runtime settings.
+/// Produced by the operator's reconcile from an InferenceService; immutable.
 /// </summary>
 [GenerateSerializer, Immutable]
 [Alias("Orleans.KServe.Contracts.ModelSpec")]
@@ -13,7 +13,7 @@ public sealed record ModelSpec(
     [property: Id(0)] string Name,
     [property: Id(1)] string Format,
     [property: Id(2)] string Runtime,
-    [property: Id(3)] string ArtifactPath,
+    [property: Id(3)] string StorageUri,
     [property: Id(4)] ModelRuntimeSettings Settings)
 {
     /// <summary>The model format's version, when the resource named one.</summary>
@@ -25,7 +25,7 @@ public sealed record ModelSpec(
     /// <summary>Value equality that compares the settings' contents (records compare dictionaries by reference).</summary>
     public bool SameAs(ModelSpec? other) =>
         other is not null
-        && Name == other.Name && Format == other.Format && Runtime == other.Runtime && ArtifactPath == other.ArtifactPath
+        && Name == other.Name && Format == other.Format && Runtime == other.Runtime && StorageUri == other.StorageUri
         && FormatVersion == other.FormatVersion && Version == other.Version && Settings.SameAs(other.Settings);
 }
 

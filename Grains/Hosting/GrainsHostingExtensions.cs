@@ -54,6 +54,9 @@ public static class GrainsHostingExtensions
         services.TryAddSingleton<LocalModelDirectory>();
         services.TryAddSingleton<Contracts.Serving.ILocalModelDirectory>(sp => sp.GetRequiredService<LocalModelDirectory>());
         services.TryAddSingleton<ModelRuntimeCatalog>();
+        services.AddOptions<Storage.ArtifactStorageOptions>();
+        services.TryAddSingleton<Storage.ArtifactStorage>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<Storage.IStorageProvider, Storage.FileStorageProvider>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IModelRuntimeFactory, OnnxRuntimeFactory>());
         return services;
     }

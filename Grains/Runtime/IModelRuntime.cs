@@ -49,8 +49,11 @@ public interface IModelRuntimeFactory
     /// <summary>True when this factory loads <paramref name="format"/> (lower-case model format name).</summary>
     bool SupportsFormat(string format);
 
-    /// <summary>Loads the artifact; throws <see cref="ModelLoadException"/> with a clear reason when it cannot.</summary>
-    IModelRuntime Load(ModelSpec spec, CancellationToken cancellationToken);
+    /// <summary>
+    /// Loads the artifact at <paramref name="artifactPath"/> (the local file the silo's storage resolved
+    /// <paramref name="spec"/>'s URI to); throws <see cref="ModelLoadException"/> with a clear reason when it cannot.
+    /// </summary>
+    IModelRuntime Load(ModelSpec spec, string artifactPath, CancellationToken cancellationToken);
 }
 
 /// <summary>A model that cannot be loaded; the message is shown as the model's failure reason.</summary>

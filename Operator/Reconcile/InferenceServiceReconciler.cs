@@ -2,12 +2,14 @@ using System.Collections.Immutable;
 using System.Globalization;
 using Orleans.KServe.Contracts.Models;
 using Orleans.KServe.Contracts.Resources;
+using Orleans.KServe.Operator.Storage;
 
 namespace Orleans.KServe.Operator.Reconcile;
 
 /// <summary>
 /// The pure reconcile step for one InferenceService: resource in, the model the cluster should serve (or why it
-/// cannot) out. No I/O except looking at the local artifact path.
+/// cannot) out. It reads no storage: which versions a <c>storageUri</c> holds comes from the source's
+/// <see cref="IStorageCatalog"/>, and the silo that loads a model resolves its URI to files.
 /// </summary>
 public static class InferenceServiceReconciler
 {
@@ -26,8 +28,11 @@ public static class InferenceServiceReconciler
     /// <summary>Annotation: the model name served (default: the InferenceService's name); with <see cref="ModelVersionAnnotation"/>, several resources make one model's versions.</summary>
     public const string ModelNameAnnotation = AnnotationPrefix + "model-name";
 
-    /// <summary>Reconciles <paramref name="service"/> whose YAML lies in <paramref name="baseFolder"/>.</summary>
-    public static ServiceEntry Reconcile(InferenceService service, string baseFolder, IReadOnlyList<ServingRuntimeInfo> runtimes)
+    /// <summary>
+    /// Reconciles <paramref name="service"/>, whose relative <c>file://</c> URIs are relative to
+    /// <paramref name="baseFolder"/>, with the versions <paramref name="storage"/> lists at its storage URI.
+    /// </summary>
+    public static ServiceEntry Reconcile(InferenceService service, string baseFolder, IReadOnlyList<ServingRuntimeInfo> runtimes, IStorageCatalog storage)
     {
         var meta = service.Metadata;
         var servedName = meta.Annotations.GetValueOrDefault(ModelNameAnnotation) ?? meta.Name;
@@ -93,10 +98,13 @@ public static class InferenceServiceReconciler
             return Fail(FailureReasons.InvalidPredictorSpec, $"annotation {ModelVersionAnnotation} must be a positive integer, not '{explicitVersion}'");
         }
 
-        if (!TryFindVersions(path, predictor.ModelFormat.Name, out var available, out var artifactError))
+        var listing = storage.List(StorageUris.FromPath(path), predictor.ModelFormat.Name);
+        if (listing.Error is { } artifactError)
         {
-            return Fail(FailureReasons.ModelArtifactNotFound, artifactError!);
+            return Fail(FailureReasons.ModelArtifactNotFound, artifactError);
         }
+
+        var available = listing.Versions.Select(v => (v.Version, Artifact: v.Uri)).ToList();
 
         IReadOnlyList<(string Version, string Artifact)> served;
         if (explicitVersion is not null)
@@ -119,50 +127,6 @@ public static class InferenceServiceReconciler
             Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
             VersionPolicy = policy,
         };
-    }
-
-    /// <summary>
-    /// The versions a storage path holds, newest first: the path itself or <c>model.&lt;format&gt;</c> inside it is
-    /// version 1; Triton's layout gives one version per numeric folder holding <c>model.&lt;format&gt;</c>.
-    /// </summary>
-    public static bool TryFindVersions(string path, string format, out IReadOnlyList<(string Version, string Artifact)> versions, out string? error)
-    {
-        versions = [];
-        error = null;
-        if (File.Exists(path))
-        {
-            versions = [("1", path)];
-            return true;
-        }
-
-        if (!Directory.Exists(path))
-        {
-            error = $"'{path}' does not exist";
-            return false;
-        }
-
-        var fileName = $"model.{format}";
-        var direct = Path.Combine(path, fileName);
-        if (File.Exists(direct))
-        {
-            versions = [("1", direct)];
-            return true;
-        }
-
-        var numbered = Directory.EnumerateDirectories(path)
-            .Select(d => (Dir: d, Name: Path.GetFileName(d)))
-            .Where(d => VersionPolicy.IsVersion(d.Name) && File.Exists(Path.Combine(d.Dir, fileName)))
-            .OrderByDescending(d => long.Parse(d.Name, CultureInfo.InvariantCulture))
-            .Select(d => (d.Name, Path.Combine(d.Dir, fileName)))
-            .ToList();
-        if (numbered.Count == 0)
-        {
-            error = $"'{path}' holds no {fileName} (nor <version>/{fileName})";
-            return false;
-        }
-
-        versions = numbered;
-        return true;
     }
 
     /// <summary>
@@ -199,17 +163,6 @@ public static class InferenceServiceReconciler
 
         path = Path.GetFullPath(Path.IsPathRooted(local) ? local : Path.Combine(baseFolder, local));
         return true;
-    }
-
-    /// <summary>
-    /// Finds the newest model file: the path itself, <c>model.onnx</c> inside it, or Triton's
-    /// <c>&lt;version&gt;/model.onnx</c> layout (the highest numeric version).
-    /// </summary>
-    public static bool TryFindArtifact(string path, string format, out string artifact, out string version, out string? error)
-    {
-        var found = TryFindVersions(path, format, out var versions, out error);
-        (version, artifact) = found ? versions[0] : ("1", "");
-        return found;
     }
 
     private static bool TryReadSettings(IReadOnlyDictionary<string, string> annotations, out ModelRuntimeSettings settings, out string? error)

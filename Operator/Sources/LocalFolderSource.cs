@@ -3,6 +3,7 @@ using Orleans.KServe.Contracts.Models;
 using Orleans.KServe.Contracts.Resources;
 using Orleans.KServe.Operator.Reconcile;
 using Orleans.KServe.Operator.Resources;
+using Orleans.KServe.Operator.Storage;
 
 namespace Orleans.KServe.Operator.Sources;
 
@@ -57,7 +58,7 @@ public sealed class LocalFolderSource(string folder)
                 }
                 else if (document.InferenceService is { } service)
                 {
-                    entry = InferenceServiceReconciler.Reconcile(service, Path.GetDirectoryName(file)!, runtimes);
+                    entry = InferenceServiceReconciler.Reconcile(service, Path.GetDirectoryName(file)!, runtimes, FileStorageCatalog.Instance);
                     if (service.Metadata.Annotations.ContainsKey(InferenceServiceReconciler.ModelVersionAnnotation))
                     {
                         // One version of a model declared by several resources: gathered below.

@@ -32,6 +32,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             silo.AddModelServing(executor => executor.Threads = ExecutorThreads);
             silo.Services.AddSingleton<IModelRuntimeFactory, GatedRuntimeFactory>();
+            silo.Services.AddSingleton<Storage.IStorageProvider, GatedStorageProvider>();
+            silo.Services.AddSingleton<Storage.IStorageProvider, CopyingStorageProvider>();
         });
         _cluster = builder.Build();
         await _cluster.DeployAsync();
@@ -53,11 +55,11 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     /// <summary>An ONNX model entry for a file under the generated models folder.</summary>
     public ServiceEntry Onnx(string name, string folder) =>
-        new("tests", name, new ModelSpec(name, "onnx", "kserve-onnxruntime", Path.Combine(ModelsFolder, folder, "model.onnx"), ModelRuntimeSettings.Default));
+        new("tests", name, new ModelSpec(name, "onnx", "kserve-onnxruntime", new Uri(Path.Combine(ModelsFolder, folder, "model.onnx")).AbsoluteUri, ModelRuntimeSettings.Default));
 
     /// <summary>A gated fake model entry.</summary>
     public static ServiceEntry Gated(string name) =>
-        new("tests", name, new ModelSpec(name, GatedRuntimeFactory.Format, "test-gated", "/nonexistent/" + name, ModelRuntimeSettings.Default));
+        new("tests", name, new ModelSpec(name, GatedRuntimeFactory.Format, "test-gated", GatedRuntimeFactory.Scheme + "://" + name, ModelRuntimeSettings.Default));
 
     /// <summary>The replica grain of a declared entry.</summary>
     public IModelGrain Grain(RoutingTable table, string name) =>

@@ -14,6 +14,9 @@ public sealed class GatedRuntimeFactory : IModelRuntimeFactory
 {
     public const string Format = "gated";
 
+    /// <summary>The storage scheme of gated models: nothing to fetch (see <see cref="GatedStorageProvider"/>).</summary>
+    public const string Scheme = "gated";
+
     private static readonly ConcurrentDictionary<string, GatedModel> Models = new();
 
     /// <summary>The controls of the gated model named <paramref name="name"/> (shared by the test and the silo).</summary>
@@ -23,7 +26,7 @@ public sealed class GatedRuntimeFactory : IModelRuntimeFactory
 
     public bool SupportsFormat(string format) => format == Format;
 
-    public IModelRuntime Load(ModelSpec spec, CancellationToken cancellationToken)
+    public IModelRuntime Load(ModelSpec spec, string artifactPath, CancellationToken cancellationToken)
     {
         var model = For(spec.Name);
         model.LoadGate.Wait(cancellationToken);
@@ -114,4 +117,13 @@ public sealed class GatedModel(string name)
     }
 
     internal void Exit() => Interlocked.Decrement(ref _running);
+}
+
+/// <summary>The storage of <c>gated://</c> models: there is no artifact, the gated runtime makes its model up.</summary>
+public sealed class GatedStorageProvider : Storage.IStorageProvider
+{
+    public bool Reads(Uri storageUri) => storageUri.Scheme == GatedRuntimeFactory.Scheme;
+
+    public ValueTask<string> ResolveAsync(ModelSpec spec, Uri storageUri, string artifactFolder, CancellationToken cancellationToken) =>
+        new(storageUri.Host);
 }

@@ -1,3 +1,4 @@
+using Orleans.KServe.Operator.Storage;
 using Orleans.KServe.Operator.Reconcile;
 using Orleans.KServe.Operator.Resources;
 using static Orleans.KServe.Operator.Tests.KServeShapesTests;
@@ -138,7 +139,7 @@ public sealed class InvalidSpecTests : IDisposable
         var entries = _repo.Scan();
 
         Assert.Equal(2, entries.Length);
-        Assert.Equal(first, entries.Named("twice").Served().ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(first), entries.Named("twice").Served().StorageUri);
         var second = Assert.Single(entries, e => e.Spec is null);
         var message = second.Failed("InvalidSpec");
         Assert.Contains("more than once", message);
@@ -362,7 +363,7 @@ public sealed class InvalidSpecTests : IDisposable
     {
         var service = Assert.Single(KServeYamlReader.Read(Isvc("xgb", "file://models/m", format: "xgboost"))).InferenceService!;
 
-        var entry = InferenceServiceReconciler.Reconcile(service, _repo.Root, BuiltInRuntimes.All);
+        var entry = InferenceServiceReconciler.Reconcile(service, _repo.Root, BuiltInRuntimes.All, FileStorageCatalog.Instance);
 
         Assert.Equal("NoSupportingRuntime", entry.FailureReason);
         Assert.Contains("xgboost", entry.FailureMessage);

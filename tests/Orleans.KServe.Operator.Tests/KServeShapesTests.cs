@@ -1,3 +1,4 @@
+using Orleans.KServe.Operator.Storage;
 using Orleans.KServe.Operator.Resources;
 using Orleans.KServe.Operator.Sources;
 
@@ -25,7 +26,7 @@ public sealed class KServeShapesTests : IDisposable
         Assert.Equal("onnx", spec.Format);
         Assert.Equal("1", spec.FormatVersion);
         Assert.Equal("kserve-onnxruntime", spec.Runtime);
-        Assert.Equal(model, spec.ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(model), spec.StorageUri);
         Assert.Equal("1", spec.Version);
         Assert.Equal(2, spec.Settings.IntraOpThreads);
     }
@@ -77,7 +78,7 @@ public sealed class KServeShapesTests : IDisposable
         var spec = entry.Served();
         Assert.Equal("onnx", spec.Format);
         Assert.Equal("kserve-onnxruntime", spec.Runtime);
-        Assert.Equal(model, spec.ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(model), spec.StorageUri);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using Orleans.KServe.Operator.Storage;
 using Orleans.KServe.Operator.Reconcile;
 using static Orleans.KServe.Operator.Tests.KServeShapesTests;
 
@@ -22,8 +23,8 @@ public sealed class StorageAndArtifactTests : IDisposable
 
         var entries = _repo.Scan();
 
-        Assert.Equal(modelA, entries.Named("a").Served().ArtifactPath);
-        Assert.Equal(modelB, entries.Named("b").Served().ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(modelA), entries.Named("a").Served().StorageUri);
+        Assert.Equal(StorageUris.FromPath(modelB), entries.Named("b").Served().StorageUri);
     }
 
     [Fact]
@@ -32,7 +33,7 @@ public sealed class StorageAndArtifactTests : IDisposable
         var model = _repo.Touch("shared/models/m/model.onnx");
         _repo.Write("team/isvc.yaml", Isvc("dots", "file://../shared/models/m"));
 
-        Assert.Equal(model, Assert.Single(_repo.Scan()).Served().ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(model), Assert.Single(_repo.Scan()).Served().StorageUri);
     }
 
     [Fact]
@@ -43,7 +44,7 @@ public sealed class StorageAndArtifactTests : IDisposable
         _repo.Write("isvc.yaml", Isvc("absolute", "file://" + elsewhere.PathOf("abs")));
         Assert.StartsWith("file:///", "file://" + elsewhere.PathOf("abs"));
 
-        Assert.Equal(model, Assert.Single(_repo.Scan()).Served().ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(model), Assert.Single(_repo.Scan()).Served().StorageUri);
     }
 
     [Fact]
@@ -54,7 +55,7 @@ public sealed class StorageAndArtifactTests : IDisposable
 
         var spec = Assert.Single(_repo.Scan()).Served();
 
-        Assert.Equal(model, spec.ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(model), spec.StorageUri);
         Assert.Equal("1", spec.Version);
     }
 
@@ -67,7 +68,7 @@ public sealed class StorageAndArtifactTests : IDisposable
 
         var spec = Assert.Single(_repo.Scan()).Served();
 
-        Assert.Equal(model, spec.ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(model), spec.StorageUri);
         Assert.Equal("1", spec.Version);
     }
 
@@ -85,7 +86,7 @@ public sealed class StorageAndArtifactTests : IDisposable
 
         var spec = Assert.Single(_repo.Scan()).Served();
 
-        Assert.Equal(ten, spec.ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(ten), spec.StorageUri);
         Assert.Equal("10", spec.Version);
     }
 
@@ -98,7 +99,7 @@ public sealed class StorageAndArtifactTests : IDisposable
 
         var spec = Assert.Single(_repo.Scan()).Served();
 
-        Assert.Equal(direct, spec.ArtifactPath);
+        Assert.Equal(StorageUris.FromPath(direct), spec.StorageUri);
         Assert.Equal("1", spec.Version);
     }
 
@@ -175,14 +176,40 @@ public sealed class StorageAndArtifactTests : IDisposable
     }
 
     [Fact]
-    public void TryFindArtifact_uses_the_format_for_the_file_name()
+    public void The_file_catalog_looks_for_the_file_named_after_the_format()
     {
         _repo.Touch("m/model.onnx");
+        var uri = StorageUris.FromPath(_repo.PathOf("m"));
 
-        Assert.False(InferenceServiceReconciler.TryFindArtifact(_repo.PathOf("m"), "pt", out _, out _, out var error));
-        Assert.Contains("model.pt", error);
-        Assert.True(InferenceServiceReconciler.TryFindArtifact(_repo.PathOf("m"), "onnx", out var artifact, out var version, out _));
-        Assert.Equal(_repo.PathOf("m/model.onnx"), artifact);
-        Assert.Equal("1", version);
+        Assert.Contains("model.pt", FileStorageCatalog.Instance.List(uri, "pt").Error);
+        var listing = FileStorageCatalog.Instance.List(uri, "onnx");
+        Assert.Null(listing.Error);
+        Assert.Equal([new StorageVersion("1", StorageUris.FromPath(_repo.PathOf("m/model.onnx")))], listing.Versions);
+    }
+
+    [Fact]
+    public void The_reconcile_reads_no_storage_but_the_versions_its_catalog_lists()
+    {
+        // A catalog that lists versions no file system holds: the reconcile takes them as they are.
+        var catalog = new ListedCatalog(new StorageListing(
+            [new StorageVersion("7", "file:///nowhere/m/7/model.onnx"), new StorageVersion("3", "file:///nowhere/m/3/model.onnx")], null));
+        var service = Orleans.KServe.Operator.Resources.KServeYamlReader.Read(Isvc("listed", "file:///nowhere/m")).Single().InferenceService!;
+
+        var entry = InferenceServiceReconciler.Reconcile(service, _repo.Root, BuiltInRuntimes.All, catalog);
+
+        Assert.Equal("file:///nowhere/m/7/model.onnx", entry.Served().StorageUri);
+        Assert.Equal("7", entry.Served().Version);
+        Assert.Equal(["file:///nowhere/m"], catalog.Asked);
+    }
+
+    private sealed class ListedCatalog(StorageListing listing) : IStorageCatalog
+    {
+        public List<string> Asked { get; } = [];
+
+        public StorageListing List(string storageUri, string format)
+        {
+            Asked.Add(storageUri);
+            return listing;
+        }
     }
 }

@@ -14,15 +14,15 @@ public sealed class OnnxRuntimeFactory(IOptions<InferenceExecutorOptions> execut
     public bool SupportsFormat(string format) => string.Equals(format, "onnx", StringComparison.OrdinalIgnoreCase);
 
     /// <inheritdoc />
-    public IModelRuntime Load(ModelSpec spec, CancellationToken cancellationToken)
+    public IModelRuntime Load(ModelSpec spec, string artifactPath, CancellationToken cancellationToken)
     {
-        if (!File.Exists(spec.ArtifactPath))
+        if (!File.Exists(artifactPath))
         {
-            throw new ModelLoadException($"model file '{spec.ArtifactPath}' does not exist", reason: FailureReasons.ModelArtifactNotFound);
+            throw new ModelLoadException($"model file '{artifactPath}' does not exist", reason: FailureReasons.ModelArtifactNotFound);
         }
 
         cancellationToken.ThrowIfCancellationRequested();
-        return OnnxModelRuntime.Open(spec.ArtifactPath, IntraOpThreads(spec.Settings, executorOptions.Value));
+        return OnnxModelRuntime.Open(artifactPath, IntraOpThreads(spec.Settings, executorOptions.Value));
     }
 
     /// <summary>

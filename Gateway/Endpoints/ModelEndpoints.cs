@@ -220,8 +220,9 @@ public static class ModelEndpoints
     /// <summary><c>GET /v2/models/stats</c> and <c>GET /v2/models/{model}[/versions/{version}]/stats</c>: Triton's statistics shape.</summary>
     private static Task StatisticsAsync(HttpContext context, ServingLayer serving, ILogger logger) => RestSupport.GuardAsync(context, logger, async () =>
     {
-        var values = context.Request.RouteValues;
-        var stats = await serving.StatisticsAsync(values["model"] as string, values.TryGetValue("version", out var v) ? v as string : null);
+        var stats = context.Request.RouteValues.ContainsKey("model")
+            ? await serving.StatisticsAsync(RestSupport.Route(context, serving))
+            : await serving.StatisticsAsync();
         await HttpIo.WriteJsonAsync(context.Response, 200, stats, static (w, all) =>
         {
             w.WriteStartObject();

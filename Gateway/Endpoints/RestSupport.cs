@@ -14,7 +14,9 @@ internal static partial class RestSupport
     {
         var values = context.Request.RouteValues;
         var model = values["model"] as string ?? throw InferenceException.Invalid("no model name in the path");
-        return serving.Route(model, values.TryGetValue("version", out var v) ? v as string : null);
+        return serving.Route(
+            model, values.TryGetValue("version", out var v) ? v as string : null,
+            context.Request.Host.Value, context.Features.Get<ModelNamespaceFeature>()?.Namespace);
     }
 
     /// <summary>The path's <c>{model}</c>.</summary>

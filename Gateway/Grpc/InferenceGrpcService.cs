@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.KServe.Contracts.Models;
 using Orleans.KServe.Contracts.Tensors;
 using Orleans.KServe.Gateway.Codecs;
+using Orleans.KServe.Gateway.Routing;
 using Orleans.KServe.Gateway.Serving;
 using Orleans.KServe.Grpc;
 using GrpcModelConfig = Orleans.KServe.Grpc.ModelConfig;
@@ -38,14 +39,14 @@ public sealed partial class InferenceGrpcService(ServingLayer serving, ILogger<I
     /// <inheritdoc />
     public override Task<ModelReadyResponse> ModelReady(ModelReadyRequest request, ServerCallContext context) => Guard(context, async () =>
     {
-        var status = await serving.StatusAsync(serving.Route(request.Name, request.Version));
+        var status = await serving.StatusAsync(Route(context, request.Name, request.Version));
         return new ModelReadyResponse { Ready = status.State == ModelState.Loaded };
     });
 
     /// <inheritdoc />
     public override Task<ModelMetadataResponse> ModelMetadata(ModelMetadataRequest request, ServerCallContext context) => Guard(context, async () =>
     {
-        var route = serving.Route(request.Name, request.Version);
+        var route = Route(context, request.Name, request.Version);
         var metadata = await serving.MetadataAsync(route);
         var response = new ModelMetadataResponse { Name = metadata.Name, Platform = metadata.Platform };
         response.Versions.Add(route.AllVersions);
@@ -63,16 +64,19 @@ public sealed partial class InferenceGrpcService(ServingLayer serving, ILogger<I
 
     /// <inheritdoc />
     public override Task<ModelInferResponse> ModelInfer(ModelInferRequest request, ServerCallContext context) =>
-        Guard(context, () => InferAsync(request, context.CancellationToken));
+        Guard(context, () => InferAsync(request, context.Host, context.CancellationToken));
 
-    private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, CancellationToken cancellationToken)
+    // The :authority names a model's namespace as a Host does (KServe's and Knative's domain templates).
+    private ModelRoute Route(ServerCallContext context, string model, string version) => serving.Route(model, version, context.Host);
+
+    private async Task<ModelInferResponse> InferAsync(ModelInferRequest request, string? host, CancellationToken cancellationToken)
     {
         using var call = serving.BeginInference();
         try
         {
             // The raw contents' pooled arrays are this call's from here on.
             request.AdoptPooledInto(call.Buffers);
-            var route = serving.Route(request.ModelName, request.ModelVersion);
+            var route = serving.Route(request.ModelName, request.ModelVersion, host);
             serving.Router.EnsureAvailable(route);
             var decoded = GrpcTensorCodec.DecodeRequest(request, call.Buffers);
             call.ModelCalled();
@@ -96,7 +100,7 @@ public sealed partial class InferenceGrpcService(ServingLayer serving, ILogger<I
             ModelStreamInferResponse answer;
             try
             {
-                answer = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context.CancellationToken) };
+                answer = new ModelStreamInferResponse { InferResponse = await InferAsync(request, context.Host, context.CancellationToken) };
             }
             catch (Exception e)
             {
@@ -112,7 +116,7 @@ public sealed partial class InferenceGrpcService(ServingLayer serving, ILogger<I
     /// <inheritdoc />
     public override Task<ModelConfigResponse> ModelConfig(ModelConfigRequest request, ServerCallContext context) => Guard(context, async () =>
     {
-        var config = await serving.ConfigAsync(serving.Route(request.Name, request.Version));
+        var config = await serving.ConfigAsync(Route(context, request.Name, request.Version));
         var message = new GrpcModelConfig
         {
             Name = config.Name,
@@ -178,7 +182,10 @@ public sealed partial class InferenceGrpcService(ServingLayer serving, ILogger<I
     public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context) => Guard(context, async () =>
     {
         var response = new ModelStatisticsResponse();
-        foreach (var stats in await serving.StatisticsAsync(request.Name, request.Version))
+        var all = string.IsNullOrEmpty(request.Name)
+            ? await serving.StatisticsAsync()
+            : await serving.StatisticsAsync(Route(context, request.Name, request.Version));
+        foreach (var stats in all)
         {
             var message = new GrpcModelStatistics
             {

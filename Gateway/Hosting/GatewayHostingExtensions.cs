@@ -66,12 +66,16 @@ public static class GatewayHostingExtensions
     }
 
     /// <summary>
-    /// The gateway's middleware and endpoints, in order: the drain, JSON error bodies, the gRPC request guard,
-    /// <c>/metrics</c>, the REST endpoints and the gRPC service.
+    /// The gateway's middleware and endpoints, in order: the drain, the path template, routing, JSON error bodies,
+    /// the gRPC request guard, <c>/metrics</c>, the REST endpoints and the gRPC service.
     /// </summary>
     public static WebApplication UseInferenceGateway(this WebApplication app)
     {
         GatewayDrain.UseDrain(app);
+
+        // A path-template prefix names the namespace and is stripped before the routes match.
+        app.Services.GetRequiredService<ModelRouter>().Addressing.UsePathTemplate(app);
+        app.UseRouting();
         app.UseInferenceErrorBodies();
         app.UseGrpcRequestGuard();
         app.MapPrometheusScrapingEndpoint("/metrics");

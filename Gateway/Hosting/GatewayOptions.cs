@@ -49,6 +49,19 @@ public sealed class GatewayOptions
     /// <summary>Bytes per block of the connections' memory pool (caps each socket read); 0 = Kestrel's own 4 KiB pool. Default 32 KiB.</summary>
     public int TransportBlockBytes { get; set; } = 32 * 1024;
 
+    /// <summary>
+    /// How a Host header names a model of a namespace: KServe's <c>domainTemplate</c> with <c>{name}</c>,
+    /// <c>{namespace}</c> and, last, <c>{domain}</c>. Default KServe's <c>{name}-{namespace}.{domain}</c>; Knative's
+    /// <c>{name}.{namespace}.{domain}</c> is always understood too.
+    /// </summary>
+    public string DomainTemplate { get; set; } = "{name}-{namespace}.{domain}";
+
+    /// <summary>
+    /// How a path prefix names a model of a namespace: KServe's <c>pathTemplate</c>, stripped before the v1/v2 route.
+    /// Default <c>/serving/{namespace}/{name}</c>.
+    /// </summary>
+    public string PathTemplate { get; set; } = "/serving/{namespace}/{name}";
+
     /// <summary>The drain delay in effect.</summary>
     public TimeSpan DrainDelay => TimeSpan.FromSeconds(DrainDelaySeconds);
 
@@ -72,6 +85,8 @@ public sealed class GatewayOptions
         ["--grpc-max-decompressed-bytes"] = nameof(GrpcMaxDecompressedBytes),
         ["--max-buffered-request-bytes"] = nameof(MaxBufferedRequestBytes),
         ["--transport-block-bytes"] = nameof(TransportBlockBytes),
+        ["--domain-template"] = nameof(DomainTemplate),
+        ["--path-template"] = nameof(PathTemplate),
     };
 }
 
@@ -128,6 +143,18 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.TransportBlockBytes != 0 && options.TransportBlockBytes is < TransportMemoryPool.MinBlockSize or > TransportMemoryPool.MaxBlockSize)
         {
             failures.Add($"--transport-block-bytes must be 0 (Kestrel's pool) or between {TransportMemoryPool.MinBlockSize} and {TransportMemoryPool.MaxBlockSize}, not {options.TransportBlockBytes}");
+        }
+
+        if (!options.DomainTemplate.Contains("{name}", StringComparison.Ordinal) || !options.DomainTemplate.Contains("{namespace}", StringComparison.Ordinal)
+            || !options.DomainTemplate.EndsWith(".{domain}", StringComparison.Ordinal))
+        {
+            failures.Add($"--domain-template '{options.DomainTemplate}' must hold {{name}} and {{namespace}} and end with .{{domain}}, as {{name}}-{{namespace}}.{{domain}} does");
+        }
+
+        if (!options.PathTemplate.StartsWith('/') || !options.PathTemplate.Contains("{name}", StringComparison.Ordinal)
+            || !options.PathTemplate.Contains("{namespace}", StringComparison.Ordinal))
+        {
+            failures.Add($"--path-template '{options.PathTemplate}' must start with / and hold {{namespace}} and {{name}}, as /serving/{{namespace}}/{{name}} does");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -7,45 +7,10 @@ using Orleans.Runtime;
 
 namespace Orleans.KServe.Gateway.Routing;
 
-/// <summary>One version of a served model as the gateway caches it.</summary>
-public sealed class ModelRoute
-{
-    internal ModelRoute(ServiceEntry entry, ModelSpec? spec, IGrainFactory grains)
-    {
-        Entry = entry;
-        Version = spec?.Version ?? "1";
-        if (spec is not null)
-        {
-            GrainKey = entry.ReplicaKey(0, spec.Version).ToString();
-            Grain = grains.GetGrain<IModelGrain>(GrainKey);
-        }
-    }
-
-    /// <summary>The registry entry.</summary>
-    public ServiceEntry Entry { get; }
-
-    /// <summary>The served model name.</summary>
-    public string Name => Entry.Name;
-
-    /// <summary>The version this route serves.</summary>
-    public string Version { get; }
-
-    /// <summary>Every version of the model served, newest first.</summary>
-    public IEnumerable<string> AllVersions => Entry.AllVersions.IsEmpty ? [Version] : Entry.AllVersions.Select(v => v.Version);
-
-    /// <summary>The replica grain key, when the model can be served.</summary>
-    public string? GrainKey { get; }
-
-    /// <summary>The replica grain (cached reference), when the model can be served.</summary>
-    public IModelGrain? Grain { get; }
-
-    /// <summary>Metadata cached once the model has loaded.</summary>
-    internal ModelMetadata? Metadata { get; set; }
-}
-
 /// <summary>
-/// The gateway's locally cached routing table: model name to replica grain, refreshed when the registry changes.
-/// No request calls the control plane. When a replica is active on this very silo and
+/// The gateway's locally cached routing table: (namespace, name, version) to the revisions that serve it and their
+/// replicas, refreshed when the registry changes. A model is found by its namespace and name, or by its bare name
+/// while only one namespace declares it. No request calls the control plane. When a replica is active on this very silo and
 /// <see cref="GatewayOptions.LocalFastPath"/> is on, requests go straight to it without an Orleans message.
 /// </summary>
 /// <remarks>
@@ -62,7 +27,8 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
     /// <summary>How long a call whose replica retired waits for a table that no longer names that replica.</summary>
     private static readonly TimeSpan RerouteWait = TimeSpan.FromSeconds(10);
 
-    private volatile Snapshot _snapshot = new(-1, FrozenDictionary<string, ModelRoute[]>.Empty, []);
+    private readonly ModelAddressing _addressing = new(options);
+    private volatile Snapshot _snapshot = Snapshot.Empty;
     private volatile TaskCompletionSource _updated = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>This router's name in the registry, which rollouts wait on: the server's instance id.</summary>
@@ -84,37 +50,84 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
         }
 
         var ordered = new List<ModelRoute>(table.Services.Length);
-        var byName = new Dictionary<string, ModelRoute[]>(StringComparer.Ordinal);
+        var byQualified = new Dictionary<string, ModelRoute[]>(StringComparer.Ordinal);
+        var byName = new Dictionary<string, List<ModelRoute[]>>(StringComparer.Ordinal);
+        var hosts = new Dictionary<string, (string, string)>(StringComparer.OrdinalIgnoreCase);
         foreach (var entry in table.Services)
         {
             var versions = entry.AllVersions.IsEmpty
                 ? [new ModelRoute(entry, null, grains)]
                 : entry.AllVersions.Select(spec => new ModelRoute(entry, spec, grains)).ToArray();
+            var qualified = Qualified(entry.Namespace, entry.Name);
             foreach (var route in versions)
             {
-                var old = previous.ByName.GetValueOrDefault(entry.Name)?.FirstOrDefault(r => r.GrainKey == route.GrainKey);
+                var old = previous.ByQualified.GetValueOrDefault(qualified)?.FirstOrDefault(r => r.GrainKey == route.GrainKey);
                 route.Metadata = old?.Metadata;
                 ordered.Add(route);
             }
 
-            byName.TryAdd(entry.Name, versions);
+            if (byQualified.TryAdd(qualified, versions))
+            {
+                (byName.TryGetValue(entry.Name, out var spaces) ? spaces : byName[entry.Name] = []).Add(versions);
+                foreach (var prefix in _addressing.HostPrefixes(entry.Namespace, entry.Name))
+                {
+                    hosts.TryAdd(prefix, (entry.Namespace, entry.Name));
+                }
+            }
         }
 
-        _snapshot = new Snapshot(table.Version, byName.ToFrozenDictionary(StringComparer.Ordinal), ordered);
+        _snapshot = new Snapshot(
+            table.Version,
+            byQualified.ToFrozenDictionary(StringComparer.Ordinal),
+            byName.ToFrozenDictionary(kv => kv.Key, kv => kv.Value.ToArray(), StringComparer.Ordinal),
+            hosts.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase),
+            ordered);
         var updated = _updated;
         _updated = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         updated.TrySetResult();
     }
 
+    private static string Qualified(string @namespace, string name) => string.Concat(@namespace, "/", name);
+
+    /// <summary>The addressing rules this router resolves a request's namespace by.</summary>
+    public ModelAddressing Addressing => _addressing;
+
     /// <summary>
-    /// Finds the route for a model and version; without a version, the newest version that is ready (the newest
-    /// when none is). Throws 404 when the model or version is not served.
+    /// The namespace a request's Host names for <paramref name="model"/> (KServe's or Knative's domain template),
+    /// or null when its Host names no model of that name.
     /// </summary>
-    public ModelRoute Get(string model, string? version = null)
+    public string? NamespaceFromHost(string? host, string model) =>
+        host is not null && ModelAddressing.FromHost(host, _snapshot.Hosts) is { } found && found.Name == model ? found.Namespace : null;
+
+    /// <summary>
+    /// Finds the route for a model and version in <paramref name="namespace"/>, or by its bare name while only one
+    /// namespace declares it (400 naming the namespaces when several do); without a version, the newest version
+    /// that is ready (the newest when none is). Throws 404 when the model or version is not served.
+    /// </summary>
+    public ModelRoute Get(string model, string? version = null, string? @namespace = null)
     {
-        if (!_snapshot.ByName.TryGetValue(model, out var versions))
+        var snapshot = _snapshot;
+        ModelRoute[]? versions;
+        if (@namespace is not null)
+        {
+            if (!snapshot.ByQualified.TryGetValue(Qualified(@namespace, model), out versions))
+            {
+                throw new InferenceException(InferenceErrorKind.NotFound, $"model '{model}' not found in namespace '{@namespace}'");
+            }
+        }
+        else if (!snapshot.ByName.TryGetValue(model, out var spaces))
         {
             throw InferenceException.ModelNotFound(model);
+        }
+        else if (spaces.Length > 1)
+        {
+            throw InferenceException.Invalid(
+                $"model '{model}' is declared in namespaces {string.Join(", ", spaces.Select(s => $"'{s[0].Namespace}'").Order(StringComparer.Ordinal))}; " +
+                $"name its namespace by Host ({options.DomainTemplate}) or path ({options.PathTemplate})");
+        }
+        else
+        {
+            versions = spaces[0];
         }
 
         if (version is not null)
@@ -270,7 +283,7 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
 
     private ModelRoute Successor(ModelRoute stale)
     {
-        if (!_snapshot.ByName.TryGetValue(stale.Name, out var versions))
+        if (!_snapshot.ByQualified.TryGetValue(Qualified(stale.Namespace, stale.Name), out var versions))
         {
             throw InferenceException.ModelNotFound(stale.Name);
         }
@@ -398,5 +411,15 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
         return route.Grain;
     }
 
-    private sealed record Snapshot(long Version, FrozenDictionary<string, ModelRoute[]> ByName, IReadOnlyList<ModelRoute> Ordered);
+    private sealed record Snapshot(
+        long Version,
+        FrozenDictionary<string, ModelRoute[]> ByQualified,
+        FrozenDictionary<string, ModelRoute[][]> ByName,
+        FrozenDictionary<string, (string Namespace, string Name)> Hosts,
+        IReadOnlyList<ModelRoute> Ordered)
+    {
+        public static Snapshot Empty { get; } = new(
+            -1, FrozenDictionary<string, ModelRoute[]>.Empty, FrozenDictionary<string, ModelRoute[][]>.Empty,
+            FrozenDictionary<string, (string, string)>.Empty, []);
+    }
 }

@@ -51,8 +51,13 @@ public sealed class ServingLayer(
     /// <summary>The names of the models that can be served (not those declared but unservable).</summary>
     public IReadOnlyList<string> ModelNames() => router.Routes.Where(r => r.Grain is not null).Select(r => r.Name).Distinct().ToList();
 
-    /// <summary>The route of a model and version (404 when not served).</summary>
-    public ModelRoute Route(string model, string? version) => router.Get(model, string.IsNullOrEmpty(version) ? null : version);
+    /// <summary>
+    /// The route of a model and version (404 when not served): in the namespace a path prefix named
+    /// (<paramref name="pathNamespace"/>), else the one the request's Host names, else by its bare name (400 when
+    /// several namespaces declare it).
+    /// </summary>
+    public ModelRoute Route(string model, string? version, string? host = null, string? pathNamespace = null) =>
+        router.Get(model, string.IsNullOrEmpty(version) ? null : version, pathNamespace ?? router.NamespaceFromHost(host, model));
 
     /// <summary>The route's replica status.</summary>
     public ValueTask<ModelStatus> StatusAsync(ModelRoute route) => router.GetStatusAsync(route);
@@ -64,15 +69,15 @@ public sealed class ServingLayer(
     public async Task<ModelConfigView> ConfigAsync(ModelRoute route) =>
         ServingViews.Config(await router.GetConfigurationAsync(route), route.Entry.VersionPolicy);
 
-    /// <summary>
-    /// Statistics of one model version (<paramref name="model"/> given) or of every model that serves: declared,
-    /// servable and not unloaded.
-    /// </summary>
-    public async Task<IReadOnlyList<ModelStatistics>> StatisticsAsync(string? model, string? version)
+    /// <summary>Statistics of every model that serves: declared, servable and not unloaded.</summary>
+    public Task<IReadOnlyList<ModelStatistics>> StatisticsAsync() =>
+        StatisticsAsync(router.Routes.Where(r => r.Grain is not null && !r.Entry.Unloaded).ToList());
+
+    /// <summary>Statistics of one model version.</summary>
+    public Task<IReadOnlyList<ModelStatistics>> StatisticsAsync(ModelRoute route) => StatisticsAsync([route]);
+
+    private async Task<IReadOnlyList<ModelStatistics>> StatisticsAsync(IReadOnlyList<ModelRoute> routes)
     {
-        var routes = string.IsNullOrEmpty(model)
-            ? router.Routes.Where(r => r.Grain is not null && !r.Entry.Unloaded).ToList()
-            : [Route(model, version)];
         var stats = new List<ModelStatistics>(routes.Count);
         foreach (var route in routes)
         {

@@ -31,11 +31,11 @@ public sealed class RawGrpc(Uri address) : IDisposable
     public static byte[] Frame(IMessage message) => Frame(message.ToByteArray());
 
     /// <summary>Calls <paramref name="method"/> of <c>inference.GRPCInferenceService</c> with <paramref name="body"/> as the whole request body.</summary>
-    public Task<(StatusCode Status, string Message, byte[] Body)> CallAsync(string method, byte[] body, string? encoding = null) =>
-        CallAsync(method, new ByteArrayContent(body), encoding);
+    public Task<(StatusCode Status, string Message, byte[] Body)> CallAsync(string method, byte[] body, string? encoding = null, string? authority = null) =>
+        CallAsync(method, new ByteArrayContent(body), encoding, authority);
 
-    /// <summary>Calls <paramref name="method"/> with <paramref name="content"/> as the request body.</summary>
-    public async Task<(StatusCode Status, string Message, byte[] Body)> CallAsync(string method, HttpContent content, string? encoding = null)
+    /// <summary>Calls <paramref name="method"/> with <paramref name="content"/> as the request body (and <paramref name="authority"/> as :authority).</summary>
+    public async Task<(StatusCode Status, string Message, byte[] Body)> CallAsync(string method, HttpContent content, string? encoding = null, string? authority = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(address, "/inference.GRPCInferenceService/" + method))
         {
@@ -45,6 +45,11 @@ public sealed class RawGrpc(Uri address) : IDisposable
         };
         content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
         request.Headers.TE.Add(new TransferCodingWithQualityHeaderValue("trailers"));
+        if (authority is not null)
+        {
+            request.Headers.Host = authority;
+        }
+
         if (encoding is not null)
         {
             request.Headers.Add("grpc-encoding", encoding);

@@ -59,6 +59,8 @@ READY_PATH=/v2/health/ready
 
 log() { printf '[grpc.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/baseline.sh
+source bench/baseline.sh
 set -E
 trap 'log "error: \"$BASH_COMMAND\" failed with exit status $? (line $LINENO)"' ERR
 
@@ -150,9 +152,15 @@ if [[ -z $WANT_SERVER && ( -n ${SCENARIO[resnet18]:-} || -n ${SCENARIO[roundtrip
     for s in grpc rest-binary; do if [[ -n ${SCENARIO[$s]:-} ]]; then SCENARIO_LIST+=("$s"); fi; done
     ((${#SCENARIO_LIST[@]} > 0)) || die "nothing left to run"
 fi
-# The floor/server pair benchmarked in the grpc and rest-binary scenarios, in that order.
+# The floor/server pair benchmarked in the grpc and rest-binary scenarios, in that order; with
+# BENCH_BASELINE_REV the baseline revision's server takes the same load after the server.
 PAIR=()
 for t in floor server; do if [[ -n ${TARGET[$t]:-} ]]; then PAIR+=("$t"); fi; done
+NAMED_PAIR=("${PAIR[@]}")
+if [[ -n $BASELINE_REV ]]; then
+    [[ -n $WANT_SERVER ]] || die "BENCH_BASELINE_REV compares the server with another revision's: keep server in BENCH_TARGETS"
+    PAIR+=(baseline)
+fi
 
 # ---- tools ---------------------------------------------------------------------------------
 apt_install() { # apt_install PACKAGE COMMAND
@@ -198,6 +206,7 @@ cleanup() {
         fi
         wait "$pid" 2>/dev/null || true
     done
+    baseline_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -226,6 +235,7 @@ if ((BUILD)); then
     if [[ -n ${SCENARIO[resnet18]:-} ]]; then build "$ORT_PROJECT"; fi
     if [[ -n $WANT_SERVER ]]; then build "$SERVER_PROJECT"; fi
 fi
+if [[ -n $BASELINE_REV ]]; then baseline_build; fi
 for dll in "$CLIENT_DLL" ${WANT_GRPC_FLOOR:+"$GRPC_FLOOR_DLL"} ${WANT_REST_FLOOR:+"$REST_FLOOR_DLL"} ${WANT_SERVER:+"$SERVER_DLL"}; do
     [[ -f $dll ]] || die "$dll is missing (build it, or drop BENCH_BUILD=0)"
 done
@@ -236,7 +246,9 @@ fi
 
 mkdir -p "$RESULTS_DIR"
 RUNS="$RESULTS_DIR/runs.jsonl"
+BASELINE_RUNS="$RESULTS_DIR/baseline-runs.jsonl"
 : >"$RUNS"
+: >"$BASELINE_RUNS"
 log "raw results go to $RESULTS_DIR"
 
 client() { dotnet "$CLIENT_DLL" "$@"; }
@@ -331,21 +343,30 @@ if [[ -n $WANT_REST_FLOOR ]]; then
     done
     log "rest-floor is ready at ${URL[rest-floor]} (PID ${PID_OF[rest-floor]})"
 fi
-if [[ -n $WANT_SERVER ]]; then
+# start_server NAME DLL: starts a server build and reads its REST and gRPC addresses into URL[rest-NAME], URL[grpc-NAME].
+start_server() {
+    local name=$1 dll=$2 line deadline repository=()
+    # Beside a baseline both serve the same folder of models, this checkout's.
+    if [[ -n $BASELINE_REV ]]; then repository=(--model-repository "$ROOT/samples"); fi
     # "Serving REST (v1, v2) on http://127.0.0.1:P1/ and gRPC (v2, h2c) on http://127.0.0.1:P2/"
-    launch server dotnet "$SERVER_DLL" --http-port 0 --grpc-port 0 --silo-port 0 --gateway-port 0 "${SERVER_EXTRA[@]}"
-    line=$(wait_for server 'Serving REST .* on http://.* and gRPC .* on http://')
-    URL[rest-server]=$(grep -oE 'REST [^h]* on http://[0-9.]+:[0-9]+' <<<"$line" | grep -oE 'http://[0-9.]+:[0-9]+')
-    URL[grpc-server]=$(grep -oE 'gRPC .* on http://[0-9.]+:[0-9]+' <<<"$line" | grep -oE 'http://[0-9.]+:[0-9]+$')
-    [[ -n ${URL[rest-server]} && -n ${URL[grpc-server]} ]] || die "could not read the server's addresses from: $line"
+    launch "$name" dotnet "$dll" --http-port 0 --grpc-port 0 --silo-port 0 --gateway-port 0 "${repository[@]}" "${SERVER_EXTRA[@]}"
+    line=$(wait_for "$name" 'Serving REST .* on http://.* and gRPC .* on http://')
+    URL[rest-$name]=$(grep -oE 'REST [^h]* on http://[0-9.]+:[0-9]+' <<<"$line" | grep -oE 'http://[0-9.]+:[0-9]+')
+    URL[grpc-$name]=$(grep -oE 'gRPC .* on http://[0-9.]+:[0-9]+' <<<"$line" | grep -oE 'http://[0-9.]+:[0-9]+$')
+    [[ -n ${URL[rest-$name]} && -n ${URL[grpc-$name]} ]] || die "could not read the $name's addresses from: $line"
     deadline=$((SECONDS + START_TIMEOUT))
-    until rest_ready "${URL[rest-server]}"; do
-        alive server
-        ((SECONDS < deadline)) || die "the server did not answer $READY_PATH with 200 within ${START_TIMEOUT}s"
+    until rest_ready "${URL[rest-$name]}"; do
+        alive "$name"
+        ((SECONDS < deadline)) || die "the $name did not answer $READY_PATH with 200 within ${START_TIMEOUT}s"
         sleep 0.25
     done
-    client ready --url "${URL[grpc-server]}" --timeout "$START_TIMEOUT" || die "the server's gRPC port never answered ServerReady"
-    log "server is ready: REST ${URL[rest-server]}, gRPC ${URL[grpc-server]} (PID ${PID_OF[server]})"
+    client ready --url "${URL[grpc-$name]}" --timeout "$START_TIMEOUT" || die "the $name's gRPC port never answered ServerReady"
+    log "$name is ready: REST ${URL[rest-$name]}, gRPC ${URL[grpc-$name]} (PID ${PID_OF[$name]})"
+}
+if [[ -n $WANT_SERVER ]]; then start_server server "$SERVER_DLL"; fi
+if [[ -n $BASELINE_REV ]]; then
+    start_server baseline "$BASELINE_DLL"
+    COMMAND_OF[baseline]="the same command on the server built from revision $BASELINE_REV"
 fi
 
 # ---- correctness checks ------------------------------------------------------------------
@@ -474,15 +495,21 @@ wrk_run() {
 
 # timed SCENARIO KEY C ROUND TARGET LABELS_JSON: one timed run, recorded.
 timed() {
-    local scenario=$1 key=$2 c=$3 round=$4 target=$5 labels=$6 out
+    local scenario=$1 key=$2 c=$3 round=$4 target=$5 labels=$6 out cpu_before='' cpu line
     out="$RESULTS_DIR/${key//\//-}-c$c-r$round.txt"
+    if [[ -n $BASELINE_REV && ( $target == server || $target == baseline ) ]]; then cpu_before=$(proc_cpu "${PID_OF[$target]}"); fi
     if [[ ${PLAN[$key]%% *} == grpc ]]; then
         h2load_run "$key" "$c" "$DURATION" "$out"
     else
         wrk_run "$key" "$c" "$DURATION" "$out"
     fi
     check_alive "$target"
-    record "{\"scenario\":\"$scenario\",\"target\":\"$target\",\"concurrency\":$c,\"round\":$round,\"duration\":\"$DURATION\",$labels,${RESULT#\{}"
+    line="{\"scenario\":\"$scenario\",\"target\":\"$target\",\"concurrency\":$c,\"round\":$round,\"duration\":\"$DURATION\",$labels,${RESULT#\{}"
+    if [[ $target != baseline ]]; then record "$line"; fi
+    if [[ -n $cpu_before && $scenario != resnet18 ]]; then
+        cpu=$(awk -v a="$cpu_before" -v b="$(proc_cpu "${PID_OF[$target]}")" 'BEGIN { printf "%.2f", b - a }')
+        printf '{"server_cpu_s":%s,%s\n' "$cpu" "${line#\{}" >>"$BASELINE_RUNS"
+    fi
     log "$key, concurrency $c, round $round/$ROUNDS: $(summary "$RESULT")"
 }
 
@@ -504,6 +531,7 @@ check_alive() { # check_alive floor|server: the process serving that target is s
             if [[ -n $WANT_REST_FLOOR ]]; then alive rest-floor; fi
             ;;
         server) alive server ;;
+        baseline) alive baseline ;;
         *) ;;
     esac
 }
@@ -585,7 +613,7 @@ fi
 quote() { # shell-quote a value only where it needs it
     if [[ $1 =~ ^[A-Za-z0-9_./:=@%+-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
 }
-command_line="BENCH_SCENARIOS=$(quote "${SCENARIO_LIST[*]}") BENCH_TARGETS=$(quote "${PAIR[*]}")"
+command_line="BENCH_SCENARIOS=$(quote "${SCENARIO_LIST[*]}") BENCH_TARGETS=$(quote "${NAMED_PAIR[*]}")"
 command_line+=" BENCH_CONCURRENCY=$(quote "${CONCURRENCY_LIST[*]}") BENCH_PAYLOADS=$(quote "${PAYLOAD_LIST[*]}")"
 command_line+=" BENCH_CONTENTS=$(quote "${CONTENTS_LIST[*]}") BENCH_RESNET_CONCURRENCY=$(quote "${RESNET_CONCURRENCY_LIST[*]}")"
 command_line+=" BENCH_ORT_RUNNERS=$ORT_RUNNERS BENCH_ORT_SESSIONS=$ORT_SESSIONS"
@@ -613,6 +641,23 @@ else
 fi
 method+=" $ROUNDS round(s) of $DURATION per target"
 if ((${#PAIR[@]} > 1)); then method+=", alternating floor, server within each round."; else method+=" (${PAIR[0]} only)."; fi
+
+if [[ -n $BASELINE_REV ]]; then
+    python3 bench/write_baseline_section.py \
+        --runs "$BASELINE_RUNS" \
+        --output "$OUTPUT" \
+        --section "$SECTION-baseline" \
+        --title "gRPC and REST binary: this revision against $BASELINE_REV, server CPU per call" \
+        --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+        --machine "$machine" \
+        --revision "$revision" \
+        --baseline "$BASELINE_REV" \
+        --command "BENCH_BASELINE_REV=$BASELINE_REV $command_line" \
+        --load "h2load -c <c> -m 1 -t <min(c,2)> -D $DURATION -d <body> <target>$GRPC_INFER_PATH (grpc); wrk -t<min(c,2)> -c<c> -d$DURATION -s $LUA (rest-binary)"
+    log "wrote the bench:$SECTION-baseline section of $OUTPUT"
+    # The floor-vs-server section is rewritten only by a run with the floor and every scenario.
+    if [[ -z ${TARGET[floor]:-} ]]; then exit 0; fi
+fi
 
 python3 bench/write_grpc_section.py \
     --runs "$RUNS" \

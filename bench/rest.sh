@@ -38,6 +38,8 @@ READY_PATH=/v2/health/ready
 
 log() { printf '[rest.sh %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=bench/baseline.sh
+source bench/baseline.sh
 set -E
 trap 'log "error: \"$BASH_COMMAND\" failed with exit status $? (line $LINENO)"' ERR
 
@@ -53,9 +55,14 @@ for target in "${TARGET_LIST[@]}"; do
     [[ -z ${SEEN[$target]:-} ]] || die "BENCH_TARGETS: '$target' given twice"
     SEEN[$target]=1
 done
-# Benchmark in the fixed order floor, server whatever order the list was given in.
+# Benchmark in the fixed order floor, server whatever order the list was given in; the baseline after the server.
+if [[ -n $BASELINE_REV ]]; then
+    [[ -n ${SEEN[server]:-} ]] || die "BENCH_BASELINE_REV compares the server with another revision's: keep server in BENCH_TARGETS"
+    [[ -z $SERVER_URL ]] || die "BENCH_BASELINE_REV needs the server started by this script (no BENCH_SERVER_URL)"
+    SEEN[baseline]=1
+fi
 ORDERED=()
-for target in floor server; do
+for target in floor server baseline; do
     if [[ -n ${SEEN[$target]:-} ]]; then ORDERED+=("$target"); fi
 done
 TARGET_LIST=("${ORDERED[@]}")
@@ -116,6 +123,7 @@ cleanup() {
         fi
         wait "$pid" 2>/dev/null || true
     done
+    baseline_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -132,10 +140,13 @@ if ((BUILD)); then
         dotnet build -c Release -nologo -v quiet "$SERVER_PROJECT" >&2
     fi
 fi
+if [[ -n $BASELINE_REV ]]; then baseline_build; fi
 
 mkdir -p "$RESULTS_DIR"
 RUNS="$RESULTS_DIR/runs.jsonl"
+BASELINE_RUNS="$RESULTS_DIR/baseline-runs.jsonl"
 : >"$RUNS"
+: >"$BASELINE_RUNS"
 log "raw results go to $RESULTS_DIR"
 
 # ---- start the targets -------------------------------------------------------------------
@@ -228,10 +239,18 @@ if [[ -n ${SEEN[server]:-} ]]; then
     else
         [[ -f $SERVER_DLL ]] || die "$SERVER_DLL is missing (build it, or drop BENCH_BUILD=0)"
         server_cmd=(dotnet "$SERVER_DLL" --http-port 0 --grpc-port 0 --silo-port 0 --gateway-port 0 "${SERVER_EXTRA[@]}")
+        # Beside a baseline both serve the same folder of models, this checkout's.
+        if [[ -n $BASELINE_REV ]]; then server_cmd+=(--model-repository "$ROOT/samples"); fi
         COMMAND_OF[server]="${server_cmd[*]}"
         start_target server "${server_cmd[@]}"
     fi
     check_infer server
+fi
+if [[ -n ${SEEN[baseline]:-} ]]; then
+    baseline_cmd=(dotnet "$BASELINE_DLL" --http-port 0 --grpc-port 0 --silo-port 0 --gateway-port 0 --model-repository "$ROOT/samples" "${SERVER_EXTRA[@]}")
+    COMMAND_OF[baseline]="the same command on the server built from revision $BASELINE_REV"
+    start_target baseline "${baseline_cmd[@]}"
+    check_infer baseline
 fi
 
 # ---- run ---------------------------------------------------------------------------------
@@ -270,10 +289,17 @@ for c in "${CONCURRENCY_LIST[@]}"; do
     for ((round = 1; round <= ROUNDS; round++)); do
         for target in "${TARGET_LIST[@]}"; do
             out="$RESULTS_DIR/$target-c$c-r$round.txt"
+            cpu_before=
+            if [[ -n ${PID_OF[$target]:-} && $target != floor ]]; then cpu_before=$(proc_cpu "${PID_OF[$target]}"); fi
             run_wrk "$target" "$c" "$DURATION" "$out"
             result=$(sed -n 's/^wrk-result: //p' "$out" | head -n1)
-            printf '{"target":"%s","concurrency":%d,"round":%d,"threads":%d,"duration":"%s",%s\n' \
-                "$target" "$c" "$round" "$((c < 2 ? c : 2))" "$DURATION" "${result#\{}" >>"$RUNS"
+            line=$(printf '{"target":"%s","concurrency":%d,"round":%d,"threads":%d,"duration":"%s",%s' \
+                "$target" "$c" "$round" "$((c < 2 ? c : 2))" "$DURATION" "${result#\{}")
+            if [[ $target != baseline ]]; then printf '%s\n' "$line" >>"$RUNS"; fi
+            if [[ -n $BASELINE_REV && -n $cpu_before ]]; then
+                cpu=$(awk -v a="$cpu_before" -v b="$(proc_cpu "${PID_OF[$target]}")" 'BEGIN { printf "%.2f", b - a }')
+                printf '{"scenario":"rest-json","server_cpu_s":%s,%s\n' "$cpu" "${line#\{}" >>"$BASELINE_RUNS"
+            fi
             summary=$(python3 -c '
 import json, sys
 r = json.loads(sys.argv[1])
@@ -289,7 +315,9 @@ done
 quote() { # shell-quote a value only where it needs it
     if [[ $1 =~ ^[A-Za-z0-9_./:=@%+-]+$ ]]; then printf '%s' "$1"; else printf "'%s'" "${1//\'/\'\\\'\'}"; fi
 }
-command_line="BENCH_TARGETS=$(quote "${TARGET_LIST[*]}") BENCH_CONCURRENCY=$(quote "${CONCURRENCY_LIST[*]}")"
+named_targets=()
+for target in "${TARGET_LIST[@]}"; do if [[ $target != baseline ]]; then named_targets+=("$target"); fi; done
+command_line="BENCH_TARGETS=$(quote "${named_targets[*]}") BENCH_CONCURRENCY=$(quote "${CONCURRENCY_LIST[*]}")"
 command_line+=" BENCH_DURATION=$DURATION BENCH_ROUNDS=$ROUNDS BENCH_WARMUP=$WARMUP"
 if [[ -n $SERVER_ARGS ]]; then command_line+=" BENCH_SERVER_ARGS=$(quote "$SERVER_ARGS")"; fi
 if [[ -n $SERVER_URL ]]; then command_line+=" BENCH_SERVER_URL=$(quote "$SERVER_URL")"; fi
@@ -319,6 +347,23 @@ if ((${#TARGET_LIST[@]} > 1)); then
     method+=", alternating floor, server within each round."
 else
     method+=" (${TARGET_LIST[0]} only)."
+fi
+
+if [[ -n $BASELINE_REV ]]; then
+    python3 bench/write_baseline_section.py \
+        --runs "$BASELINE_RUNS" \
+        --output "$OUTPUT" \
+        --section "$SECTION-baseline" \
+        --title "REST v2 infer JSON: this revision against $BASELINE_REV, server CPU per call" \
+        --date "$(date -u '+%Y-%m-%d %H:%M UTC')" \
+        --machine "$machine" \
+        --revision "$revision" \
+        --baseline "$BASELINE_REV" \
+        --command "BENCH_BASELINE_REV=$BASELINE_REV $command_line" \
+        --load "wrk -t<min(c,2)> -c<c> -d$DURATION --latency -s $LUA <target>$INFER_PATH"
+    log "wrote the bench:$SECTION-baseline section of $OUTPUT"
+    # The floor-vs-server section is rewritten only when the floor ran too.
+    if [[ -z ${SEEN[floor]:-} ]]; then exit 0; fi
 fi
 
 python3 bench/write_rest_section.py \

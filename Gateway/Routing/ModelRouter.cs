@@ -96,8 +96,32 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
     /// The namespace a request's Host names for <paramref name="model"/> (KServe's or Knative's domain template),
     /// or null when its Host names no model of that name.
     /// </summary>
-    public string? NamespaceFromHost(string? host, string model) =>
-        host is not null && ModelAddressing.FromHost(host, _snapshot.Hosts) is { } found && found.Name == model ? found.Namespace : null;
+    public string? NamespaceFromHost(string? host, string model)
+    {
+        if (host is null)
+        {
+            return null;
+        }
+
+        // Most requests of a server carry one Host: its answer is kept until the table or the Host changes.
+        var snapshot = _snapshot;
+        var last = _lastHost;
+        var found = last is not null && ReferenceEquals(last.Snapshot, snapshot) && last.Host == host
+            ? last.Found
+            : Remember(host, snapshot);
+        return found is { } f && f.Name == model ? f.Namespace : null;
+    }
+
+    private (string Namespace, string Name)? Remember(string host, Snapshot snapshot)
+    {
+        var found = ModelAddressing.FromHost(host, snapshot.Hosts);
+        _lastHost = new HostAnswer(snapshot, host, found);
+        return found;
+    }
+
+    private volatile HostAnswer? _lastHost;
+
+    private sealed record HostAnswer(Snapshot Snapshot, string Host, (string Namespace, string Name)? Found);
 
     /// <summary>
     /// Finds the route for a model and version in <paramref name="namespace"/>, or by its bare name while only one

@@ -72,10 +72,12 @@ public sealed class InFlightLimitTests(SingleSlotServerFixture server) : IClassF
     public async Task Requests_over_the_in_flight_limit_get_503_with_a_message_instead_of_queueing()
     {
         await using var slow = await HalfSentRequest.StartAsync(server.BaseAddress);
-        // The half-sent request occupies the only slot once the server has admitted it.
-        var rejected = await Wait.ForAsync(
-            () => server.PostJsonAsync("/v2/models/double/infer", """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}"""),
-            answer => answer.Status != 200, "the half-sent request to take the only slot");
+        // The half-sent request occupies the only slot once the server has admitted it. Probing for that with
+        // requests would race it for the slot (a probe holding it would get the half-sent request refused), so the
+        // test watches the server's count.
+        var serving = server.App.Services.GetRequiredService<Orleans.KServe.Gateway.Serving.ServingLayer>();
+        await Wait.UntilAsync(() => serving.InFlight == 1, "the half-sent request to take the only slot");
+        var rejected = await server.PostJsonAsync("/v2/models/double/infer", """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""");
 
         Assert.Equal(503, rejected.Status);
         Assert.Contains("limit of 1 inference requests in flight", Json.Error(rejected.Body));
@@ -84,8 +86,10 @@ public sealed class InFlightLimitTests(SingleSlotServerFixture server) : IClassF
         Assert.Equal(200, status);
         Assert.Contains("[6,8]", body);
 
-        // Health and metadata are not inference requests and stay available.
+        // Health and metadata are not inference requests and stay available; the slot is free again once the
+        // half-sent request's handler is done (just after its answer went out).
         Assert.Equal(200, (await server.GetJsonAsync("/v2/health/live")).Status);
+        await Wait.UntilAsync(() => serving.InFlight == 0, "the half-sent request to leave its slot");
         Assert.Equal(200, (await server.PostJsonAsync("/v2/models/double/infer",
             """{"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""")).Status);
     }

@@ -24,13 +24,23 @@ status=0
 dotnet test Orleans.KServe.sln -c Release --no-build -nologo -v quiet \
     --logger "trx" --results-directory "$results" "$@" || status=$?
 
-# One closing line with the totals of every test assembly.
+# Each failed test with its message and stack (the console shows only its name), then one closing line with the
+# totals of every test assembly.
 python3 - "$results" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 passed = failed = skipped = 0
 for path in glob.glob(sys.argv[1] + "/*.trx"):
-    c = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    root = ET.parse(path).getroot()
+    for result in root.iterfind(".//t:UnitTestResult", ns):
+        if result.get("outcome") not in ("Failed", "Error", "Timeout"):
+            continue
+        print(f"FAILED {result.get('testName')} ({result.get('duration')})")
+        for tag in ("Message", "StackTrace"):
+            node = result.find(f"t:Output/t:ErrorInfo/t:{tag}", ns)
+            if node is not None and node.text:
+                print("    " + node.text.strip().replace("\n", "\n    "))
+    c = root.find("t:ResultSummary/t:Counters", ns)
     passed += int(c.get("passed")); failed += int(c.get("failed")) + int(c.get("error")) + int(c.get("timeout"))
     skipped += int(c.get("notExecuted"))
 print(f"{passed} passed, {failed} failed, {skipped} skipped")

@@ -6,9 +6,10 @@ cd "$(dirname "$0")"
 # Debian packages the tests call, installed only when missing: curl (README examples; raw gRPC frames over h2c),
 # for the Python interop client Debian's python3-grpcio and python3-protobuf (for Debian's /usr/bin/python3)
 # with protoc and its gRPC Python plugin, which generate the client's stubs from Contracts/Protos at test time, and
-# haproxy, the load balancer the drain test stops a server behind.
+# haproxy, the load balancer the drain test stops a server behind, and redis-server and postgresql-15, the membership
+# stores of the cluster tests (the tests start their own servers on free ports; the packages' own daemons are not used).
 need=()
-for package in curl python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc haproxy; do
+for package in curl python3-grpcio python3-protobuf protobuf-compiler protobuf-compiler-grpc haproxy redis-server postgresql-15; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q ' installed$' || need+=("$package")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -89,8 +89,10 @@ public sealed partial class ModelGrain(
     {
         if (_replica is { } replica)
         {
+            // Calls already here finish; one that still finds this replica is answered Retired and sent on to the
+            // grain's next activation (a stopping silo's replicas move to the others this way).
             directory.Unregister(this.GetPrimaryKeyString(), replica);
-            await replica.UnloadAsync(TimeSpan.FromSeconds(30));
+            await replica.LeaveAsync(TimeSpan.FromSeconds(30));
         }
     }
 

@@ -1,4 +1,7 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Http.Features;
 using Orleans.KServe.Gateway;
+using Orleans.Runtime;
 using Orleans.KServe.Gateway.Serving;
 using Orleans.KServe.Operator.Hosting;
 
@@ -24,15 +27,69 @@ public static class SiloHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddSimpleConsole(c => c.SingleLine = true);
 
-        builder.UseModelServingSilo();
-        builder.Services.AddModelRepository(builder.Configuration);
+        builder.Services.AddClusteringInit(builder.Configuration);
+        var roles = ServerRoles.Parse(builder.Configuration.GetSection(ServerSettings.Section)[nameof(SiloOptions.Role)]);
+        if (roles.HostsModels)
+        {
+            builder.UseModelServingSilo();
+            builder.Services.AddModelRepository(builder.Configuration);
+        }
+        else
+        {
+            builder.UseModelServingClient();
+        }
+
+        if (!roles.ServesFrontEnd)
+        {
+            // A silo-only process opens no HTTP port: the web host runs without a server.
+            builder.Services.AddSingleton<IServer, NoListenerServer>();
+            builder.Services.AddHostedService<SiloReporter>();
+            return builder.Build();
+        }
+
         builder.AddInferenceGateway();
         builder.Services.AddHostedService<ShutdownReporter>();
 
         var app = builder.Build();
         app.UseInferenceGateway();
+        app.MapClusterEndpoints();
         return app;
     }
+}
+
+/// <summary>The web host's server in a silo-only process: it listens nowhere.</summary>
+internal sealed class NoListenerServer : IServer
+{
+    public IFeatureCollection Features { get; } = new FeatureCollection();
+
+    public Task StartAsync<TContext>(IHttpApplication<TContext> application, CancellationToken cancellationToken)
+        where TContext : notnull => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>Says in the log that a silo-only process has joined its cluster, and when it stops.</summary>
+internal sealed partial class SiloReporter(
+    IHostApplicationLifetime lifetime, ILocalSiloDetails silo, ILogger<SiloReporter> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStarted.Register(() => LogHosting(silo.SiloAddress.ToParsableString(), silo.GatewayAddress?.ToParsableString()));
+        lifetime.ApplicationStopping.Register(LogStopping);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(4, LogLevel.Information, "Hosting models as silo {Silo} (client gateway {Gateway}); no HTTP ports (--role silo)")]
+    private partial void LogHosting(string silo, string? gateway);
+
+    [LoggerMessage(5, LogLevel.Information, "Stopping: the silo leaves its cluster")]
+    private partial void LogStopping();
 }
 
 /// <summary>Says in the log when a stop begins (SIGTERM) and when the requests in flight have drained.</summary>

@@ -34,6 +34,13 @@ public sealed class GatewayOptions
     /// <summary>How long the server keeps serving after SIGTERM, readiness 503, before its listeners close, seconds. Default 5.</summary>
     public double DrainDelaySeconds { get; set; } = 5;
 
+    /// <summary>
+    /// The longest an inference call may take, seconds, retries included: a call whose replica's silo is lost waits
+    /// and is sent again within it, and past it is answered 503 naming the cause. A gRPC client's shorter deadline
+    /// wins. Default 30.
+    /// </summary>
+    public double RequestTimeoutSeconds { get; set; } = 30;
+
     /// <summary>Largest gRPC message received or sent, bytes, as its frame declares it (compressed or not). Default 256 MiB (KServe's is 8 MiB).</summary>
     public long GrpcMaxMessageBytes { get; set; } = 256L * 1024 * 1024;
 
@@ -62,6 +69,16 @@ public sealed class GatewayOptions
     /// </summary>
     public string PathTemplate { get; set; } = "/serving/{namespace}/{name}";
 
+    /// <summary>The request timeout in effect.</summary>
+    public TimeSpan RequestTimeout => TimeSpan.FromSeconds(RequestTimeoutSeconds);
+
+    /// <summary>
+    /// Orleans' response timeout for grain calls, which the host sets: the request timeout, but never under Orleans'
+    /// default 30 s, which control-plane calls (loads, rollouts) rely on. An inference call under a shorter request
+    /// timeout is bounded by the gateway itself.
+    /// </summary>
+    public TimeSpan GrainResponseTimeout => RequestTimeout > TimeSpan.FromSeconds(30) ? RequestTimeout : TimeSpan.FromSeconds(30);
+
     /// <summary>The drain delay in effect.</summary>
     public TimeSpan DrainDelay => TimeSpan.FromSeconds(DrainDelaySeconds);
 
@@ -81,6 +98,7 @@ public sealed class GatewayOptions
         ["--max-in-flight"] = nameof(MaxInFlightRequests),
         ["--local-fast-path"] = nameof(LocalFastPath),
         ["--drain-delay"] = nameof(DrainDelaySeconds),
+        ["--request-timeout"] = nameof(RequestTimeoutSeconds),
         ["--grpc-max-message-bytes"] = nameof(GrpcMaxMessageBytes),
         ["--grpc-max-decompressed-bytes"] = nameof(GrpcMaxDecompressedBytes),
         ["--max-buffered-request-bytes"] = nameof(MaxBufferedRequestBytes),
@@ -117,6 +135,11 @@ public sealed class GatewayOptionsValidator : IValidateOptions<GatewayOptions>
         if (options.MaxInFlightRequests < 1)
         {
             failures.Add($"--max-in-flight must be at least 1, not {options.MaxInFlightRequests}");
+        }
+
+        if (options.RequestTimeoutSeconds is < 0.1 or > 3600 || double.IsNaN(options.RequestTimeoutSeconds))
+        {
+            failures.Add($"--request-timeout must be between 0.1 and 3600 seconds, not {options.RequestTimeoutSeconds}");
         }
 
         if (options.DrainDelaySeconds is < 0 or > 3600 || double.IsNaN(options.DrainDelaySeconds))

@@ -1,4 +1,6 @@
 using System.Collections.Frozen;
+using System.Diagnostics;
+using Orleans.Runtime.Messaging;
 using Orleans.KServe.Contracts.Grains;
 using Orleans.KServe.Contracts.Inference;
 using Orleans.KServe.Contracts.Models;
@@ -19,7 +21,8 @@ namespace Orleans.KServe.Gateway.Routing;
 /// changed) is answered <see cref="InferenceErrorKind.Retired"/>, and the router sends it to the revision that now
 /// serves the model, waiting for the new table when it has not arrived yet. So a swap fails no call.
 /// </remarks>
-public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, ServerIdentity identity, ILocalModelDirectory? localDirectory = null)
+public sealed class ModelRouter(
+    IGrainFactory grains, GatewayOptions options, ServerIdentity identity, ILocalModelDirectory? localDirectory = null, Action<ModelRoute>? retries = null)
 {
     /// <summary>How often one call is routed again after finding its replica retired.</summary>
     private const int MaxReroutes = 3;
@@ -193,14 +196,19 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
     {
         _ = Servable(route);
         if (localDirectory is not null && localDirectory.TryGet(route.GrainKey!, out var local) && !local.IsLoaded
-            && local.Status.State != ModelState.Retired)
+            && local.Status.State is not (ModelState.Retired or ModelState.Loading))
         {
-            // Throws the replica's own 503 (loading, failed with its reason, unloaded); a retired one is routed past.
+            // Throws the replica's own 503 (failed with its reason, unloaded); a retired one is routed past, and one that
+            // is loading again (its silo was lost after the revision was published) is waited for by the call.
             local.GetMetadata();
         }
     }
 
-    /// <summary>Runs an inference on the route's replica, or on its successor when the replica has retired.</summary>
+    /// <summary>
+    /// Runs an inference on the route's replica, or on its successor when the replica has retired; a call whose
+    /// replica's silo cannot be reached, or whose replica is loading again after its silo was lost, waits and is sent
+    /// again within <see cref="GatewayOptions.RequestTimeout"/> (never a call in a sequence).
+    /// </summary>
     public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request, CancellationToken cancellationToken = default)
     {
         if (TryLocal(route, out var local))
@@ -212,26 +220,122 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
             }
             catch (InferenceException e) when (e.Kind == InferenceErrorKind.Retired)
             {
-                return RerouteAsync(route, request, cancellationToken);
+                return RetryAsync(route, request, e, Stopwatch.GetTimestamp(), cancellationToken);
             }
         }
 
+        var started = Stopwatch.GetTimestamp();
         var call = Servable(route).InferAsync(request, cancellationToken);
-        return call.IsCompletedSuccessfully ? call : ViaGrainAsync(call, route, request, cancellationToken);
+        return call.IsCompletedSuccessfully ? call : ViaGrainAsync(call, started, route, request, cancellationToken);
     }
 
     private async ValueTask<InferenceResponse> ViaGrainAsync(
-        ValueTask<InferenceResponse> call, ModelRoute route, InferenceRequest request, CancellationToken cancellationToken)
+        ValueTask<InferenceResponse> call, long started, ModelRoute route, InferenceRequest request, CancellationToken cancellationToken)
     {
+        if (options.RequestTimeout < options.GrainResponseTimeout)
+        {
+            // Orleans would wait longer than the deadline for an answer.
+            call = new ValueTask<InferenceResponse>(call.AsTask().WaitAsync(options.RequestTimeout, cancellationToken));
+        }
+
         try
         {
             return await call;
         }
-        catch (Exception e) when (IsRetired(e) || (IsUndelivered(e) && IsStale(route)))
+        catch (Exception e) when (Recoverable(e, route, request, cancellationToken))
         {
-            // Retired, or never delivered because the replaced revision's grain was deactivating: not executed, safe to send on.
-            return await RerouteAsync(route, request, cancellationToken);
+            return await RetryAsync(route, request, e, started, cancellationToken);
         }
+    }
+
+    /// <summary>
+    /// Sends a call again after <paramref name="failure"/>, until it is answered or its deadline passes. A retired
+    /// replica (never executed) is passed on at once: to the revision that replaced it, or, while the table still
+    /// names it, to its grain once more, which Orleans activates anew when the old activation was leaving with its
+    /// silo. An unreachable silo or a replica loading again is waited for.
+    /// </summary>
+    private async ValueTask<InferenceResponse> RetryAsync(
+        ModelRoute route, InferenceRequest request, Exception failure, long started, CancellationToken cancellationToken)
+    {
+        var deadline = started + (long)(options.RequestTimeout.TotalSeconds * Stopwatch.Frequency);
+        var reroutes = 0;
+        var sentToSameGrain = false;
+        for (var attempt = 1; ; attempt++)
+        {
+            var viaGrain = false;
+            if (IsRetired(failure) || (IsUndelivered(failure) && IsStale(route)))
+            {
+                if (++reroutes > MaxReroutes)
+                {
+                    throw failure;
+                }
+
+                if (!sentToSameGrain && !IsStale(route))
+                {
+                    sentToSameGrain = true;
+                    viaGrain = true;
+                }
+                else
+                {
+                    route = await SuccessorAsync(route, cancellationToken);
+                }
+            }
+            else
+            {
+                // The replica's silo is gone (killed, frozen, leaving) or the replica is re-activating after such a
+                // loss: wait, within the call's deadline, until it can answer.
+                var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    throw DeadlinePassed(route, failure);
+                }
+
+                retried?.Invoke(route);
+                await WaitBeforeRetryAsync(route, failure, attempt, remaining, cancellationToken);
+                route = Current(route);
+            }
+
+            var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
+            if (left <= TimeSpan.Zero)
+            {
+                throw DeadlinePassed(route, failure);
+            }
+
+            try
+            {
+                var call = !viaGrain && TryLocal(route, out var local)
+                    ? local.InferAsync(request, cancellationToken)
+                    : Servable(route).InferAsync(request, cancellationToken);
+                return call.IsCompletedSuccessfully ? call.Result : await call.AsTask().WaitAsync(left, cancellationToken);
+            }
+            catch (Exception e) when (Recoverable(e, route, request, cancellationToken))
+            {
+                failure = e;
+            }
+        }
+    }
+
+    private bool Recoverable(Exception e, ModelRoute route, InferenceRequest request, CancellationToken cancellationToken) =>
+        IsRetired(e) || (IsUndelivered(e) && IsStale(route)) || (!cancellationToken.IsCancellationRequested && Retryable(e, request));
+
+    /// <summary>Called on every retry of a call whose replica could not answer (for the retries metric).</summary>
+    private readonly Action<ModelRoute>? retried = retries;
+
+    private InferenceException DeadlinePassed(ModelRoute route, Exception failure) => InferenceException.Unavailable(
+        $"model '{route.Name}' did not answer within the request timeout of {options.RequestTimeout.TotalSeconds:0.###} s (--request-timeout): " +
+        Describe(failure));
+
+    private static string Describe(Exception e) => e switch
+    {
+        InferenceException => e.Message,
+        TimeoutException => "no answer came from the silo of its replica",
+        _ => $"the silo of its replica could not be reached ({e.GetType().Name}: {FirstLine(e.Message)})",
+    };
+
+    private static string FirstLine(string text)
+    {
+        var end = text.IndexOf('\n');
+        return end < 0 ? text : text[..end].TrimEnd();
     }
 
     private static bool IsRetired(Exception e) => e is InferenceException { Kind: InferenceErrorKind.Retired };
@@ -252,21 +356,56 @@ public sealed class ModelRouter(IGrainFactory grains, GatewayOptions options, Se
         }
     }
 
-    private async ValueTask<InferenceResponse> RerouteAsync(ModelRoute stale, InferenceRequest request, CancellationToken cancellationToken)
+    /// <summary>
+    /// True for failures that say the replica could not answer, not that it ran and failed: the silo is unreachable
+    /// or was declared dead, the message was rejected, no answer came in time, or the replica is loading again after
+    /// its silo was lost. A call in a sequence (<c>sequence_id</c>) is never sent twice.
+    /// </summary>
+    private static bool Retryable(Exception e, InferenceRequest request)
     {
-        for (var attempt = 1; ; attempt++)
+        if (request.Parameters is { } parameters && parameters.ContainsKey(SequenceIdParameter))
         {
-            var route = await SuccessorAsync(stale, cancellationToken);
+            return false;
+        }
+
+        return e is SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException
+            || e is InferenceException { Kind: InferenceErrorKind.Unavailable, Message: var message } && message.EndsWith(" is loading", StringComparison.Ordinal);
+    }
+
+    /// <summary>The request parameter that puts a call in a stateful sequence (Triton's sequence batcher, KServe's v2).</summary>
+    public const string SequenceIdParameter = "sequence_id";
+
+    private static async Task WaitBeforeRetryAsync(ModelRoute route, Exception failure, int attempt, TimeSpan remaining, CancellationToken cancellationToken)
+    {
+        if (failure is InferenceException && route.Grain is { } grain)
+        {
+            // Loading: the replica says when it has settled.
             try
             {
-                return TryLocal(route, out var local)
-                    ? await local.InferAsync(request, cancellationToken)
-                    : await Servable(route).InferAsync(request, cancellationToken);
+                await grain.WaitUntilSettledAsync(remaining).WaitAsync(remaining, cancellationToken);
+                return;
             }
-            catch (Exception e) when (attempt < MaxReroutes && (IsRetired(e) || (IsUndelivered(e) && IsStale(route))))
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                stale = route;
+                // Fall back to a pause; the next attempt says what is wrong.
             }
+        }
+
+        // The silo is unreachable: until membership declares it dead, calls still go there; back off a little each time.
+        var pause = TimeSpan.FromMilliseconds(Math.Min(1000, 50 << Math.Min(attempt, 5)));
+        await Task.Delay(pause < remaining ? pause : remaining, cancellationToken);
+    }
+
+    /// <summary>The route the current table gives for <paramref name="route"/>'s model and version (itself when unchanged).</summary>
+    private ModelRoute Current(ModelRoute route)
+    {
+        try
+        {
+            return Successor(route);
+        }
+        catch (InferenceException)
+        {
+            return route;
         }
     }
 

@@ -353,6 +353,21 @@ public sealed class ModelReplica : ILocalModelEndpoint, IDisposable
     }
 
     /// <summary>
+    /// Stops serving because the activation leaves (its silo stops, or the grain moves) while its revision still
+    /// serves: like <see cref="RetireAsync"/>, later calls are answered <see cref="InferenceErrorKind.Retired"/>, and the
+    /// gateway sends them to the grain again, which Orleans activates anew on another silo.
+    /// </summary>
+    public Task LeaveAsync(TimeSpan drain)
+    {
+        if (_status.State is ModelState.Loaded or ModelState.Loading)
+        {
+            _status = new ModelStatus(ModelState.Retired, "its activation is leaving this silo");
+        }
+
+        return Stop(drain);
+    }
+
+    /// <summary>
     /// Retires the replica (a newer revision serves in its place): calls from now on are answered
     /// <see cref="InferenceErrorKind.Retired"/> for the gateway to route again, while every call already here, queued
     /// ones included, is served. Answers when they have been, or after <paramref name="drain"/>; the batcher and the

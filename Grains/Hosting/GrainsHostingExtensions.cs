@@ -34,7 +34,12 @@ public static class GrainsHostingExtensions
     /// <summary>Adds model serving with the executor configured by <paramref name="configureExecutor"/> (tests, embedding hosts).</summary>
     public static ISiloBuilder AddModelServing(this ISiloBuilder builder, Action<InferenceExecutorOptions>? configureExecutor = null)
     {
-        builder.AddMemoryGrainStorage(RegistryStorage);
+        // A host that keeps the registry in a shared store (Redis, ADO.NET) registers that storage first.
+        if (!builder.Services.Any(d => d.IsKeyedService && d.ServiceType == typeof(Orleans.Storage.IGrainStorage) && Equals(d.ServiceKey, RegistryStorage)))
+        {
+            builder.AddMemoryGrainStorage(RegistryStorage);
+        }
+
         builder.Services.AddModelServing(configureExecutor);
         return builder;
     }

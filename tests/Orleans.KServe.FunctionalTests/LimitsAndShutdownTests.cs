@@ -145,14 +145,14 @@ public sealed class OptionsTests
         var e = Assert.Throws<InvalidServerOptionsException>(() => SiloHost.Build(
         [
             "--http-port", "70000", "--executor-threads", "-1", "--model-repository", "/no/such/folder", "--silo-port", "99999",
-            "--clustering", "redis", "--role", "silo", "--http-prot", "9000",
+            "--clustering", "zookeeper", "--role", "gpu", "--http-prot", "9000",
         ]));
         Assert.Contains(e.Errors, m => m.Contains("--http-port must be between 0 and 65535, not 70000"));
         Assert.Contains(e.Errors, m => m.Contains("--executor-threads must be between 0 (one per core) and 1024, not -1"));
         Assert.Contains(e.Errors, m => m.Contains("--model-repository '/no/such/folder' is not a folder"));
         Assert.Contains(e.Errors, m => m.Contains("--silo-port must be between 0 and 65535, not 99999"));
-        Assert.Contains(e.Errors, m => m.Contains("--clustering 'redis' is not available; this server offers localhost"));
-        Assert.Contains(e.Errors, m => m.Contains("--role 'silo' is not a role of this server; it takes all"));
+        Assert.Contains(e.Errors, m => m.Contains("--clustering 'zookeeper' is not available; this server offers localhost, redis, postgres"));
+        Assert.Contains(e.Errors, m => m.Contains("--role 'gpu' is not a role of this server; it takes all, silo, frontend, comma-separated"));
         Assert.Contains(e.Errors, m => m.Contains("unknown switch --http-prot; did you mean --http-port?"));
         Assert.Equal(7, e.Errors.Count);
     }
@@ -185,11 +185,11 @@ public sealed class OptionsTests
             {
                 ["KServe:MaxInFlightRequests"] = "0",
                 ["KServe:ExecutorThreads"] = "5000",
-                ["KServe:Clustering"] = "postgres",
+                ["KServe:Clustering"] = "consul",
             })));
         Assert.Contains(e.Errors, m => m.Contains("--max-in-flight must be at least 1, not 0"));
         Assert.Contains(e.Errors, m => m.Contains("--executor-threads must be between 0 (one per core) and 1024, not 5000"));
-        Assert.Contains(e.Errors, m => m.Contains("--clustering 'postgres' is not available"));
+        Assert.Contains(e.Errors, m => m.Contains("--clustering 'consul' is not available"));
     }
 
     [Fact]

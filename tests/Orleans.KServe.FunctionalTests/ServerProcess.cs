@@ -15,6 +15,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>SIGTERM: what Kubernetes and systemd send to stop a process.</summary>
     public const int SigTerm = 15;
 
+    public const int SigKill = 9;
+
+    public const int SigStop = 19;
+
+    public const int SigCont = 18;
+
     [DllImport("libc", SetLastError = true)]
     private static extern int kill(int pid, int signal);
 
@@ -44,7 +50,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server with <paramref name="args"/> and returns at once.</summary>
-    public static ServerProcess Start(params string[] args)
+    public static ServerProcess Start(params string[] args) => Start(args, environment: null);
+
+    /// <summary>Starts the server with <paramref name="args"/> and these environment variables added, and returns at once.</summary>
+    public static ServerProcess Start(string[] args, IReadOnlyDictionary<string, string>? environment)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Orleans.KServe.Silo.dll");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -52,6 +61,11 @@ public sealed partial class ServerProcess : IAsyncDisposable
         foreach (var arg in args)
         {
             info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
         }
 
         var process = new Process { StartInfo = info };
@@ -65,9 +79,12 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the server and waits until it listens and reports ready.</summary>
-    public static async Task<ServerProcess> StartAsync(params string[] args)
+    public static Task<ServerProcess> StartAsync(params string[] args) => StartAsync(args, environment: null);
+
+    /// <summary>Starts the server with these environment variables added and waits until it listens and reports ready.</summary>
+    public static async Task<ServerProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment)
     {
-        var server = Start(args);
+        var server = Start(args, environment);
         try
         {
             var match = await Wait.ForAsync(
@@ -95,6 +112,34 @@ public sealed partial class ServerProcess : IAsyncDisposable
             throw new InvalidOperationException($"the server did not start: {e.Message}\n{output}", e);
         }
     }
+
+    /// <summary>Starts a silo-only process (<c>--role silo</c>, no HTTP ports) and waits until it says it has joined.</summary>
+    public static async Task<ServerProcess> StartSiloOnlyAsync(string[] args, IReadOnlyDictionary<string, string>? environment)
+    {
+        var server = Start(args, environment);
+        try
+        {
+            var match = await Wait.ForAsync(
+                () => Task.FromResult(server.Process.HasExited ? null : Hosting().Match(server.Output)),
+                m => m is null || m.Success, "the silo to join", TimeSpan.FromSeconds(90));
+            if (match is null)
+            {
+                throw new InvalidOperationException($"the silo exited with {server.Process.ExitCode} before joining:\n{server.Output}");
+            }
+
+            server.SiloAddress = match.Groups[1].Value;
+            return server;
+        }
+        catch (Exception e)
+        {
+            var output = server.Output;
+            await server.DisposeAsync();
+            throw new InvalidOperationException($"the silo did not start: {e.Message}\n{output}", e);
+        }
+    }
+
+    /// <summary>A silo-only process's silo address, as it logged it.</summary>
+    public string? SiloAddress { get; private set; }
 
     /// <summary>Sends <paramref name="signal"/> to the server's process.</summary>
     public void Signal(int signal)
@@ -150,4 +195,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     [GeneratedRegex(@"Serving REST \(v1, v2\) on (http://[0-9.]+:\d+)/? and gRPC \(v2, h2c\) on (http://[0-9.]+:\d+)")]
     private static partial Regex Listening();
+
+    [GeneratedRegex(@"Hosting models as silo (\S+) \(client gateway")]
+    private static partial Regex Hosting();
 }

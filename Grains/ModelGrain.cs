@@ -44,6 +44,10 @@ public sealed partial class ModelGrain(
             return;
         }
 
+        // A revision the table already routes to has served before: this activation replaces one that was lost.
+        var table = await registry.GetTableAsync();
+        var again = table.Services.Any(e => e.Namespace == key.Namespace && e.Name == key.Service && e.Revision == key.Revision);
+        metrics.RecordActivation(spec.Name, spec.Version, again);
         var replica = new ModelReplica(key, spec, executor, metrics);
         replica.MarkLoading();
         _replica = replica;

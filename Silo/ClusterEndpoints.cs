@@ -7,7 +7,7 @@ namespace Orleans.KServe.Silo;
 /// <summary>
 /// <c>GET /cluster</c>: the answering process (<c>self</c>: its silo's address, or <c>frontend</c> for a front end
 /// that hosts no silo), the silos of the cluster (name, address, host, role, labels, status, since when, last
-/// heartbeat) from Orleans' membership, and where every model replica is active.
+/// heartbeat) from Orleans' membership, where every model replica is active, and the silo of the model registry.
 /// </summary>
 public static class ClusterEndpoints
 {
@@ -76,6 +76,7 @@ public static class ClusterEndpoints
         }
 
         w.WriteEndArray();
+        w.WriteString("registry", view.RegistrySilo);
         w.WriteEndObject();
     }
 }

@@ -28,7 +28,10 @@ public sealed record ReplicaView([property: Id(0)] string GrainKey, [property: I
 
 /// <summary>The cluster's silos and where every model replica is active.</summary>
 [GenerateSerializer, Immutable, Alias("Orleans.KServe.Silo.ClusterView")]
-public sealed record ClusterView([property: Id(0)] ImmutableArray<SiloView> Silos, [property: Id(1)] ImmutableArray<ReplicaView> Replicas);
+public sealed record ClusterView(
+    [property: Id(0)] ImmutableArray<SiloView> Silos,
+    [property: Id(1)] ImmutableArray<ReplicaView> Replicas,
+    [property: Id(2)] string? RegistrySilo);
 
 /// <summary>Reads the cluster's view on a silo, for front ends of any role (an Orleans client reads silo metadata through it).</summary>
 [Alias("Orleans.KServe.Silo.IClusterViewGrain")]
@@ -51,6 +54,7 @@ internal sealed class ClusterViewGrain(ISiloMetadataCache metadata) : Grain, ICl
 
         // Every activation, filtered by the model grain's type (the type filter takes Orleans' runtime type names).
         var modelType = GrainFactory.GetGrain<IModelGrain>(new ModelKey("default", "x", 1, 0).ToString()).GetGrainId().Type;
+        var registry = GrainFactory.GetGrain<IModelRegistryGrain>(IModelRegistryGrain.ClusterKey).GetGrainId();
         var activations = active.Length == 0 ? [] : await management.GetDetailedGrainStatistics(hostsIds: active);
         var silos = hosts.OrderBy(h => h.StartTime).Select(h => new SiloView(
             h.SiloName, h.SiloAddress.ToParsableString(), h.HostName, h.Status.ToString(), h.StartTime.ToUniversalTime(),
@@ -61,6 +65,7 @@ internal sealed class ClusterViewGrain(ISiloMetadataCache metadata) : Grain, ICl
             .OrderBy(r => r.Key.Namespace, StringComparer.Ordinal).ThenBy(r => r.Key.Service, StringComparer.Ordinal)
             .ThenBy(r => r.Key.Version, StringComparer.Ordinal).ThenBy(r => r.Key.Revision).ThenBy(r => r.Key.Replica)
             .ToImmutableArray();
-        return new ClusterView(silos, replicas);
+        var registrySilo = activations.FirstOrDefault(a => a.GrainId == registry)?.SiloAddress.ToParsableString();
+        return new ClusterView(silos, replicas, registrySilo);
     }
 }

@@ -22,6 +22,10 @@ public static class SiloHost
         ServerSettings.Check(args, builder.Configuration);
 
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+
+        // Suspicions, votes and deaths of silos: rare, and what an operator reads first after a silo was lost.
+        builder.Logging.AddFilter("Orleans.Runtime.MembershipService.MembershipTableManager", LogLevel.Information);
+        builder.Logging.AddFilter("Orleans.Runtime.MembershipService.ClusterHealthMonitor", LogLevel.Information);
         builder.Logging.AddFilter("Orleans.KServe", LogLevel.Information);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

@@ -109,7 +109,9 @@ public static class GatewayHostingExtensions
             sp.GetRequiredService<IGrainFactory>(),
             sp.GetRequiredService<GatewayOptions>(),
             sp.GetRequiredService<ServerIdentity>(),
-            sp.GetService<ILocalModelDirectory>()));
+            sp.GetService<ILocalModelDirectory>(),
+            sp.GetRequiredService<GatewayMetrics>().RecordRetry));
+        services.TryAddSingleton<GatewayMetrics>();
         services.TryAddSingleton<RequestAdmission>();
         services.TryAddSingleton(sp => new Serving.RequestBytesBudget(sp.GetRequiredService<GatewayOptions>().EffectiveMaxBufferedRequestBytes));
         services.TryAddSingleton(sp => new Serving.ServingLayer(

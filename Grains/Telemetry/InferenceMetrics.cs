@@ -21,6 +21,8 @@ public sealed class InferenceMetrics : IDisposable
     private readonly Counter<double> _computeInferMicros;
     private readonly Counter<double> _queueMicros;
     private readonly Histogram<long> _batchSize;
+    private readonly Counter<long> _activations;
+    private readonly Counter<long> _reactivations;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>.</summary>
     public InferenceMetrics(IMeterFactory meterFactory)
@@ -41,6 +43,21 @@ public sealed class InferenceMetrics : IDisposable
         _batchSize = _meter.CreateHistogram<long>(
             "kserve_batch_size", description: "Rows per model execution (batch size).",
             advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
+        _activations = _meter.CreateCounter<long>("kserve_replica_activations", description: "Model replicas activated on this silo.");
+        _reactivations = _meter.CreateCounter<long>(
+            "kserve_replica_reactivations", description: "Replicas of a revision already serving activated again on this silo (after their silo was lost or left).");
+    }
+
+    /// <summary>Records a replica's activation on this silo; <paramref name="again"/> when its revision already served (a re-activation).</summary>
+    public void RecordActivation(string model, string version, bool again)
+    {
+        var modelTag = new KeyValuePair<string, object?>("model", model);
+        var versionTag = new KeyValuePair<string, object?>("version", version);
+        _activations.Add(1, modelTag, versionTag);
+        if (again)
+        {
+            _reactivations.Add(1, modelTag, versionTag);
+        }
     }
 
     /// <summary>Records one request's outcome.</summary>

@@ -141,6 +141,14 @@ public sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>A silo-only process's silo address, as it logged it.</summary>
     public string? SiloAddress { get; private set; }
 
+    /// <summary>Kills the process (SIGKILL: no stop runs) and waits until it is gone.</summary>
+    public async Task KillHardAsync()
+    {
+        Signal(SigKill);
+        using var gone = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await Process.WaitForExitAsync(gone.Token);
+    }
+
     /// <summary>Sends <paramref name="signal"/> to the server's process.</summary>
     public void Signal(int signal)
     {

@@ -103,10 +103,13 @@ public sealed class SiloCluster : IAsyncDisposable
     /// <summary>The running members that serve REST and gRPC.</summary>
     public IReadOnlyList<ServerProcess> FrontEnds => Running.Where(m => m.SiloAddress is null).ToList();
 
-    /// <summary>Waits until every running front end's <c>GET /cluster</c> lists exactly <paramref name="count"/> silos as active.</summary>
-    public async Task WaitForActiveAsync(int count, TimeSpan? timeout = null)
+    /// <summary>
+    /// Waits until every running front end's (or each of <paramref name="on"/>'s) <c>GET /cluster</c> lists exactly
+    /// <paramref name="count"/> silos as active.
+    /// </summary>
+    public async Task WaitForActiveAsync(int count, TimeSpan? timeout = null, IEnumerable<ServerProcess>? on = null)
     {
-        foreach (var member in FrontEnds)
+        foreach (var member in on ?? FrontEnds)
         {
             await Wait.ForAsync(
                 async () => await TryStatusesAsync(member),

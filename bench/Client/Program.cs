@@ -22,6 +22,10 @@ using Orleans.KServe.Grpc;
 //       every output value); prints check-result: {..., "failed": F, "response_bytes": B}; exit 1 if F > 0.
 //       --distribution OUTPUT also requires that output to hold probabilities: every value in [0, 1] and
 //       every row (last dimension) summing to 1 within 1e-3 (mlp's softmax)
+//   timeline --urls http://A,http://B --concurrency C --seconds S --out FILE [--timeout SECONDS]
+//       C clients infer on `double` over REST JSON for S seconds, round robin over the front ends; writes one CSV
+//       line per call to FILE (sent_ms,latency_ms,status; status 0 = no HTTP answer, 1 = a 2xx with a wrong answer) and prints timeline-result: {...} with
+//       started_unix_ms, the wall-clock time of sent_ms 0
 //   roundtrip --url http://HOST:PORT/v2/models/double/infer [--repeat N] [--warmup N]
 //       times 1 MiB of FP32 (shape [131072, 2]) through `double` in REST binary and REST JSON, alternating
 //       which goes first; prints roundtrip-result: {...}
@@ -34,6 +38,7 @@ try
         "ready" => await Commands.ReadyAsync(new Options(args[1..])),
         "check" when args.Length > 1 => await Commands.CheckAsync(args[1], new Options(args[2..])),
         "roundtrip" => await Commands.RoundTripAsync(new Options(args[1..])),
+        "timeline" => await Timeline.RunAsync(new Options(args[1..])),
         _ => Usage(),
     };
 }
@@ -50,7 +55,7 @@ catch (CheckException e)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Orleans.KServe.Bench.Client bodies|body|ready|check grpc|check rest-binary|roundtrip [options] (see bench/README.md)");
+    Console.Error.WriteLine("usage: Orleans.KServe.Bench.Client bodies|body|ready|check grpc|check rest-binary|roundtrip|timeline [options] (see bench/README.md)");
     return 2;
 }
 

@@ -246,6 +246,10 @@ public sealed class ModelRouter(
         {
             return await RetryAsync(route, request, e, started, cancellationToken);
         }
+        catch (Exception e) when (IsTransport(e) && InSequence(request))
+        {
+            throw NotResent(route, e);
+        }
     }
 
     /// <summary>
@@ -312,8 +316,19 @@ public sealed class ModelRouter(
             {
                 failure = e;
             }
+            catch (Exception e) when (IsTransport(e) && InSequence(request))
+            {
+                throw NotResent(route, e);
+            }
         }
     }
+
+    private static bool IsTransport(Exception e) => e is SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException;
+
+    private static bool InSequence(InferenceRequest request) => request.Parameters is { } parameters && parameters.ContainsKey(SequenceIdParameter);
+
+    private static InferenceException NotResent(ModelRoute route, Exception e) => InferenceException.Unavailable(
+        $"model '{route.Name}': {Describe(e)}; a call in a sequence (sequence_id) is not sent twice, so it was not retried");
 
     private bool Recoverable(Exception e, ModelRoute route, InferenceRequest request, CancellationToken cancellationToken) =>
         IsRetired(e) || (IsUndelivered(e) && IsStale(route)) || (!cancellationToken.IsCancellationRequested && Retryable(e, request));
@@ -363,12 +378,12 @@ public sealed class ModelRouter(
     /// </summary>
     private static bool Retryable(Exception e, InferenceRequest request)
     {
-        if (request.Parameters is { } parameters && parameters.ContainsKey(SequenceIdParameter))
+        if (InSequence(request))
         {
             return false;
         }
 
-        return e is SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException or TimeoutException
+        return IsTransport(e)
             || e is InferenceException { Kind: InferenceErrorKind.Unavailable, Message: var message } && message.EndsWith(" is loading", StringComparison.Ordinal);
     }
 

@@ -29,12 +29,12 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
 
         public SiloCluster Cluster { get; private init; } = null!;
 
-        public static async Task<Fixture> StartAsync()
+        public static async Task<Fixture> StartAsync(params string[] extra)
         {
             var redis = await RedisServer.StartAsync();
             try
             {
-                return new Fixture { Redis = redis, Cluster = await SiloCluster.StartAsync("redis", redis.Connection, 3) };
+                return new Fixture { Redis = redis, Cluster = await SiloCluster.StartAsync("redis", redis.Connection, 3, extra) };
             }
             catch
             {
@@ -73,6 +73,14 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
 
         var victim = selves.Single(s => s.Value == silo).Key;
         return (victim, selves.Keys.Where(m => m != victim).ToArray(), view);
+    }
+
+    private static async Task<(int Status, string Body)> SequenceCallAsync(ServerProcess member)
+    {
+        using var http = new HttpClient { BaseAddress = member.BaseAddress, Timeout = RequestTimeout + TimeSpan.FromSeconds(10) };
+        const string body = """{"parameters":{"sequence_id":7,"sequence_start":true},"inputs":[{"name":"input","shape":[1,2],"datatype":"FP32","data":[1,2]}]}""";
+        using var response = await http.PostAsync("/v2/models/double/infer", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
     private void AssertFailuresAreClear503s(LoadRun load, int allowed)
@@ -126,7 +134,12 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             await load.WaitForSuccessesAsync(50, TimeSpan.Zero, TimeSpan.FromSeconds(30));
             var killed = load.Now;
             await victim.KillHardAsync();
+
+            // A call in a sequence is never sent twice: with its replica's silo gone it fails, a 503 that says why.
+            var sequence = SequenceCallAsync(survivors[0]);
             await load.WaitForSuccessesAsync(50, killed + TimeSpan.FromMilliseconds(100), RecoveryBound + TimeSpan.FromSeconds(10));
+            var (sequenceStatus, sequenceBody) = await sequence;
+            Assert.True(sequenceStatus == 503 && sequenceBody.Contains("sequence_id", StringComparison.Ordinal), $"{sequenceStatus} {sequenceBody}");
             var recovered = RecoveredAfter(load, killed);
             output.WriteLine($"killed at {killed.TotalSeconds:0.00} s; calls sent after it answered again {recovered.TotalSeconds:0.00} s later");
             await load.DisposeAsync();
@@ -219,6 +232,35 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             await load.DisposeAsync();
 
             // Thawed, the silo finds itself declared dead and stops; the fixture kills it if it has not.
+            victim.Signal(ServerProcess.SigCont);
+        }
+    }
+
+    [Fact]
+    public async Task Under_a_request_timeout_shorter_than_the_death_bound_calls_on_a_frozen_silo_end_at_their_deadline_with_a_503_naming_it()
+    {
+        var timeout = TimeSpan.FromSeconds(3);
+        await using var fixture = await Fixture.StartAsync("--request-timeout", "3");
+        var (victim, survivors, _) = await ReplicaHostAsync(fixture.Cluster);
+        var load = LoadRun.Start(survivors.Select(s => s.BaseAddress).ToList(), 4, TimeSpan.FromSeconds(30));
+        try
+        {
+            await load.WaitForSuccessesAsync(20, TimeSpan.Zero, TimeSpan.FromSeconds(30));
+            victim.Signal(ServerProcess.SigStop);
+            await Wait.UntilAsync(() => load.Outcomes.Count(o => !o.Succeeded) >= 4, "four calls to fail at their deadline", TimeSpan.FromSeconds(30));
+            await load.DisposeAsync();
+            output.WriteLine(load.Describe());
+            var failures = load.Outcomes.Where(o => !o.Succeeded).ToList();
+            Assert.All(failures, f =>
+            {
+                Assert.Equal(503, f.Status);
+                Assert.Contains("within the request timeout of 3 s (--request-timeout)", f.Failure);
+            });
+            Assert.True(load.Outcomes.All(o => o.Took <= timeout + TimeSpan.FromSeconds(1)), load.Describe());
+        }
+        finally
+        {
+            await load.DisposeAsync();
             victim.Signal(ServerProcess.SigCont);
         }
     }

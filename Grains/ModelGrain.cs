@@ -18,6 +18,7 @@ namespace Orleans.KServe.Grains;
 /// </summary>
 [Reentrant]
 [CollectionAgeLimit(AlwaysActive = true)]
+[Placement.ReplicaSpreadPlacement]
 public sealed partial class ModelGrain(
     ModelRuntimeCatalog runtimes,
     Storage.ArtifactStorage storage,

@@ -12,8 +12,8 @@ public sealed record RevisionRoute(int Revision, int Weight, ReplicaSet Replicas
 
 /// <summary>
 /// One version of a served model as the gateway caches it: (namespace, name, version) → revisions with weights →
-/// replica set. For now a route holds one revision at weight 100 and sends every call to its first replica; the
-/// replica and canary work fill the rest in.
+/// replica set. A route holds one revision at weight 100; with several replicas the router picks one per call
+/// (<see cref="ModelRouter"/>), the canary work fills in weights.
 /// </summary>
 public sealed class ModelRoute
 {
@@ -32,7 +32,43 @@ public sealed class ModelRoute
         Revisions = [new RevisionRoute(entry.Revision, 100, replicas)];
         GrainKey = replicas.Keys[0];
         Grain = replicas.Grains[0];
+        if (keys.Length > 1)
+        {
+            Outstanding = new int[keys.Length];
+            var views = new ModelRoute[keys.Length];
+            views[0] = this;
+            for (var r = 1; r < views.Length; r++)
+            {
+                views[r] = new ModelRoute(this, r);
+            }
+
+            Views = views;
+        }
     }
+
+    // One replica of a route of several: the same model, revision and counters, another grain.
+    private ModelRoute(ModelRoute first, int replica)
+    {
+        Entry = first.Entry;
+        Version = first.Version;
+        Revisions = first.Revisions;
+        GrainKey = first.Revisions[0].Replicas.Keys[replica];
+        Grain = first.Revisions[0].Replicas.Grains[replica];
+        Replica = replica;
+        Outstanding = first.Outstanding;
+    }
+
+    /// <summary>Which replica of the revision this route (or view of it) calls: 0 unless chosen among several.</summary>
+    public int Replica { get; }
+
+    /// <summary>The key of the revision's first replica: the same for every view of one revision and version.</summary>
+    public string? RevisionKey => Revisions.IsDefaultOrEmpty ? null : Revisions[0].Replicas.Keys[0];
+
+    /// <summary>A view per replica when the revision has several (replica r calls grain r), else null.</summary>
+    internal ModelRoute[]? Views { get; }
+
+    /// <summary>Calls this front end has outstanding on each replica, when there are several.</summary>
+    internal int[]? Outstanding { get; }
 
     /// <summary>The registry entry.</summary>
     public ServiceEntry Entry { get; }

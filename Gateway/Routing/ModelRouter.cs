@@ -211,6 +211,60 @@ public sealed class ModelRouter(
     /// </summary>
     public ValueTask<InferenceResponse> InferAsync(ModelRoute route, InferenceRequest request, CancellationToken cancellationToken = default)
     {
+        if (route.Views is not null)
+        {
+            return OnChosenReplicaAsync(route, request, cancellationToken);
+        }
+
+        return InferOnReplicaAsync(route, request, cancellationToken);
+    }
+
+    /// <summary>The most calls more a local replica may have outstanding than the chosen remote one and still be preferred.</summary>
+    private const int LocalMargin = 2;
+
+    /// <summary>
+    /// Picks one of the revision's replicas for a call: two at random, the one this front end has fewer calls
+    /// outstanding on; a replica on this very silo instead unless it has more than <see cref="LocalMargin"/> more.
+    /// </summary>
+    private ModelRoute Choose(ModelRoute route)
+    {
+        var views = route.Views!;
+        var outstanding = route.Outstanding!;
+        var a = Random.Shared.Next(views.Length);
+        var b = (a + 1 + Random.Shared.Next(views.Length - 1)) % views.Length;
+        var pick = Volatile.Read(ref outstanding[b]) < Volatile.Read(ref outstanding[a]) ? b : a;
+        if (options.LocalFastPath && localDirectory is not null)
+        {
+            for (var r = 0; r < views.Length; r++)
+            {
+                if (localDirectory.TryGet(views[r].GrainKey!, out var local) && local.IsLoaded
+                    && Volatile.Read(ref outstanding[r]) <= Volatile.Read(ref outstanding[pick]) + LocalMargin)
+                {
+                    return views[r];
+                }
+            }
+        }
+
+        return views[pick];
+    }
+
+    private async ValueTask<InferenceResponse> OnChosenReplicaAsync(ModelRoute route, InferenceRequest request, CancellationToken cancellationToken)
+    {
+        var chosen = Choose(route);
+        var outstanding = route.Outstanding!;
+        Interlocked.Increment(ref outstanding[chosen.Replica]);
+        try
+        {
+            return await InferOnReplicaAsync(chosen, request, cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref outstanding[chosen.Replica]);
+        }
+    }
+
+    private ValueTask<InferenceResponse> InferOnReplicaAsync(ModelRoute route, InferenceRequest request, CancellationToken cancellationToken)
+    {
         if (TryLocal(route, out var local))
         {
             try
@@ -282,6 +336,10 @@ public sealed class ModelRouter(
                 else
                 {
                     route = await SuccessorAsync(route, cancellationToken);
+                    if (route.Views is not null)
+                    {
+                        route = Choose(route);
+                    }
                 }
             }
             else
@@ -297,6 +355,10 @@ public sealed class ModelRouter(
                 retried?.Invoke(route);
                 await WaitBeforeRetryAsync(route, failure, attempt, remaining, cancellationToken);
                 route = Current(route);
+                if (route.Views is not null)
+                {
+                    route = Choose(route);
+                }
             }
 
             var left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline);
@@ -363,7 +425,7 @@ public sealed class ModelRouter(
     {
         try
         {
-            return Successor(route).GrainKey != route.GrainKey;
+            return Successor(route).RevisionKey != route.RevisionKey;
         }
         catch (InferenceException)
         {
@@ -436,7 +498,7 @@ public sealed class ModelRouter(
             // Read before the snapshot: a table installed in between completes this signal.
             var updated = _updated.Task;
             var fresh = Successor(stale);
-            if (fresh.GrainKey != stale.GrainKey)
+            if (fresh.RevisionKey != stale.RevisionKey)
             {
                 return fresh;
             }

@@ -54,6 +54,7 @@ public static class GrainsHostingExtensions
         }
 
         services.AddMetrics();
+        services.AddPlacementDirector<Placement.ReplicaSpreadPlacement, Placement.ReplicaSpreadPlacementDirector>();
         services.TryAddSingleton<InferenceExecutor>();
         services.TryAddSingleton<InferenceMetrics>();
         services.TryAddSingleton<LocalModelDirectory>();

@@ -126,6 +126,9 @@ public static class InferenceServiceReconciler
         {
             Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
             VersionPolicy = policy,
+
+            // minReplicas replicas, placed on distinct silos; 0 (scale to zero) serves one until autoscaling lands.
+            Replicas = Math.Max(1, predictor.MinReplicas ?? 1),
         };
     }
 

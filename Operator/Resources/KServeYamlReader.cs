@@ -14,6 +14,9 @@ public sealed class ResourceFormatException(string message) : Exception(message)
 /// <summary>Reads KServe resources from YAML (several documents per file, separated by <c>---</c>).</summary>
 public static class KServeYamlReader
 {
+    /// <summary>The most replicas one revision of a model may ask for (<c>minReplicas</c>).</summary>
+    public const int MaxReplicaCount = 64;
+
     /// <summary>The old-schema framework keys under <c>spec.predictor</c>.</summary>
     public static readonly IReadOnlySet<string> FrameworkShorthands = new HashSet<string>(StringComparer.Ordinal)
     {
@@ -188,6 +191,11 @@ public static class KServeYamlReader
         if (component.MinReplicas > component.MaxReplicas && component.MaxReplicas > 0)
         {
             throw new ResourceFormatException($"{path}: minReplicas ({component.MinReplicas}) cannot be greater than maxReplicas ({component.MaxReplicas})");
+        }
+
+        if (component.MinReplicas > MaxReplicaCount)
+        {
+            throw new ResourceFormatException($"{path}: minReplicas ({component.MinReplicas}) is more than this server runs of one model ({MaxReplicaCount})");
         }
 
         if (component.CanaryTrafficPercent is < 0 or > 100)

@@ -113,6 +113,7 @@ public sealed class LocalFolderSource(string folder)
         var specs = parts.Select(p => p.Entry.Spec!).OrderByDescending(spec => long.Parse(spec.Version, System.Globalization.CultureInfo.InvariantCulture)).ToImmutableArray();
         return new ServiceEntry(ns, name, specs[0])
         {
+            Replicas = parts.Max(p => p.Entry.Replicas),
             Versions = specs.Length > 1 ? specs : ImmutableArray<ModelSpec>.Empty,
             VersionPolicy = ModelVersionPolicy.SpecificOf(specs.Select(v => long.Parse(v.Version, System.Globalization.CultureInfo.InvariantCulture))),
         };

@@ -22,6 +22,20 @@ public sealed class RedisClusterFixture : IAsyncLifetime
         Cluster = await SiloCluster.StartAsync("redis", _redis.Connection, 3);
     }
 
+    /// <summary><c>double</c>'s artifact served again as <c>double3</c> with <c>minReplicas: 3</c>.</summary>
+    public const string ReplicatedYaml = """
+        apiVersion: serving.kserve.io/v1beta1
+        kind: InferenceService
+        metadata:
+          name: double3
+        spec:
+          predictor:
+            minReplicas: 3
+            model:
+              modelFormat: {name: onnx}
+              storageUri: file://double
+        """;
+
     public async Task DisposeAsync()
     {
         if (Cluster is not null)
@@ -170,6 +184,66 @@ public sealed class RedisClusterTests(RedisClusterFixture fixture, ITestOutputHe
         }
 
         Assert.True(frontEnd.Process.ExitCode == 0, frontEnd.Output);
+    }
+
+    [Fact]
+    public async Task A_model_loaded_into_the_cluster_with_minReplicas_3_gets_one_replica_per_silo_and_load_through_one_front_end_reaches_all_three()
+    {
+        // Declared once the three silos are up (the repository extension's load), so that placement sees all three.
+        var frontEnd = Cluster.FrontEnds[0];
+        File.WriteAllText(Path.Combine(Cluster.Repository, "double3.yaml"), RedisClusterFixture.ReplicatedYaml);
+        using (var load = new HttpClient { BaseAddress = frontEnd.BaseAddress, Timeout = TimeSpan.FromSeconds(60) })
+        {
+            using var loaded = await load.PostAsync("/v2/repository/models/double3/load", null);
+            Assert.True(loaded.IsSuccessStatusCode, await loaded.Content.ReadAsStringAsync());
+        }
+
+        var view = await SiloCluster.ClusterAsync(frontEnd);
+        var replicas = view["replicas"]!.AsArray().Where(r => (string)r!["model"]! == "double3").ToList();
+        Assert.True(replicas.Count == 3, view.ToJsonString());
+        Assert.Equal([0, 1, 2], replicas.Select(r => (int)r!["replica"]!).Order());
+        Assert.Equal(3, replicas.Select(r => (string)r!["silo"]!).Distinct().Count());
+
+        var before = new Dictionary<ServerProcess, double>();
+        foreach (var member in Cluster.FrontEnds.Take(3))
+        {
+            before[member] = await SuccessesAsync(member, "double3");
+        }
+
+        // Eight at a time through one front end: the choice spreads them over the three replicas.
+        using var http = new HttpClient { BaseAddress = frontEnd.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        for (var round = 0; round < 40; round++)
+        {
+            var calls = Enumerable.Range(0, 8).Select(async _ =>
+            {
+                using var response = await http.PostAsync("/v2/models/double3/infer", new StringContent(SiloCluster.DoubleBody, Encoding.UTF8, "application/json"));
+                Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+            });
+            await Task.WhenAll(calls);
+        }
+
+        foreach (var member in before.Keys)
+        {
+            var grown = await SuccessesAsync(member, "double3") - before[member];
+            output.WriteLine($"{member.BaseAddress}: {grown} calls of double3 executed on its silo");
+            Assert.True(grown > 0, $"no call reached the replica on {member.BaseAddress}");
+        }
+    }
+
+    /// <summary>The silo's own count of successful inferences of <paramref name="model"/> (Triton's nv_inference_request_success).</summary>
+    private static async Task<double> SuccessesAsync(ServerProcess member, string model)
+    {
+        using var http = new HttpClient { BaseAddress = member.BaseAddress };
+        var sum = 0.0;
+        foreach (var line in (await http.GetStringAsync("/metrics")).Split('\n'))
+        {
+            if (line.StartsWith("nv_inference_request_success", StringComparison.Ordinal) && line.Contains($"model=\"{model}\"", StringComparison.Ordinal))
+            {
+                sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return sum;
     }
 
     private static async Task InferAsync(ServerProcess member, float[] input, float[] expected)

@@ -31,18 +31,9 @@ public sealed class SiloCluster : IAsyncDisposable
     public IReadOnlyList<ServerProcess> Members => _members;
 
     /// <summary>Starts <paramref name="count"/> silos at once and waits until every one lists all as active.</summary>
-    public static Task<SiloCluster> StartAsync(string provider, string connection, int count, params string[] extra) =>
-        StartAsync(provider, connection, count, null, extra);
-
-    /// <summary>As <see cref="StartAsync(string, string, int, string[])"/>, with more KServe YAML written into the repository first.</summary>
-    public static async Task<SiloCluster> StartAsync(string provider, string connection, int count, string? moreYaml, params string[] extra)
+    public static async Task<SiloCluster> StartAsync(string provider, string connection, int count, params string[] extra)
     {
         var cluster = new SiloCluster(provider, connection);
-        if (moreYaml is not null)
-        {
-            File.WriteAllText(Path.Combine(cluster.Repository, "more.yaml"), moreYaml);
-        }
-
         try
         {
             var starting = Enumerable.Range(0, count).Select(_ => cluster.StartProcessAsync(extra)).ToArray();

@@ -169,9 +169,11 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
             }
         }
 
+        output.WriteLine($"registry after the first kill: {registrySilo ?? "not active"}");
         if (registryHost is not null)
         {
             var joined = await cluster.AddAsync();
+            output.WriteLine($"a silo joined; killing the registry's silo {registrySilo}");
             await registryHost.KillHardAsync();
             var last = survivors.Single(s => s != registryHost);
             await cluster.WaitForActiveAsync(2, TimeSpan.FromSeconds(60));

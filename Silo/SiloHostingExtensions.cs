@@ -17,15 +17,7 @@ public static class SiloHostingExtensions
     /// </summary>
     public static WebApplicationBuilder UseModelServingSilo(this WebApplicationBuilder builder)
     {
-        var section = builder.Configuration.GetSection(ServerSettings.Section);
-        builder.Services.AddOptions<SiloOptions>().Bind(section).ValidateOnStart();
-        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SiloOptions>, SiloOptionsValidator>();
-        var silo = section.Get<SiloOptions>() ?? new SiloOptions();
-        var gateway = section.Get<GatewayOptions>() ?? new GatewayOptions();
-        var drain = gateway.DrainDelay;
-
-        // The drain runs inside the host's stop, before the listeners close: the stop may take both.
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = drain + TimeSpan.FromSeconds(silo.ShutdownTimeoutSeconds));
+        var (silo, gateway) = AddProcessSettings(builder);
         builder.UseOrleans(orleans =>
         {
             orleans.UseClustering(silo);
@@ -34,6 +26,23 @@ public static class SiloHostingExtensions
             orleans.AddModelServing(builder.Configuration);
         });
         return builder;
+    }
+
+    /// <summary>
+    /// The settings a silo and a front-end-only process both take: <see cref="SiloOptions"/> bound and validated at
+    /// start, and a host stop long enough for the gateway's drain and the requests in flight after it.
+    /// </summary>
+    private static (SiloOptions Silo, GatewayOptions Gateway) AddProcessSettings(WebApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(ServerSettings.Section);
+        builder.Services.AddOptions<SiloOptions>().Bind(section).ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SiloOptions>, SiloOptionsValidator>();
+        var silo = section.Get<SiloOptions>() ?? new SiloOptions();
+        var gateway = section.Get<GatewayOptions>() ?? new GatewayOptions();
+
+        // The drain runs inside the host's stop, before the listeners close: the stop may take both.
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = gateway.DrainDelay + TimeSpan.FromSeconds(silo.ShutdownTimeoutSeconds));
+        return (silo, gateway);
     }
 
     /// <summary>Joins the cluster the way <see cref="SiloOptions.Clustering"/> names, with the ids and address it resolves to.</summary>
@@ -101,12 +110,7 @@ public static class SiloHostingExtensions
     /// </summary>
     public static WebApplicationBuilder UseModelServingClient(this WebApplicationBuilder builder)
     {
-        var section = builder.Configuration.GetSection(ServerSettings.Section);
-        builder.Services.AddOptions<SiloOptions>().Bind(section).ValidateOnStart();
-        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<SiloOptions>, SiloOptionsValidator>();
-        var options = section.Get<SiloOptions>() ?? new SiloOptions();
-        var gateway = section.Get<GatewayOptions>() ?? new GatewayOptions();
-        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = gateway.DrainDelay + TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
+        var (options, gateway) = AddProcessSettings(builder);
         var cluster = Resolve(options);
         builder.UseOrleansClient(client =>
         {

@@ -84,7 +84,7 @@ public sealed class PostgresServer : IAsyncDisposable
         }
         catch
         {
-            DeleteFolder(folder);
+            await DeleteFolderAsync(folder);
             throw;
         }
 
@@ -104,7 +104,7 @@ public sealed class PostgresServer : IAsyncDisposable
             catch
             {
                 await server.StopAsync();
-                DeleteFolder(folder);
+                await DeleteFolderAsync(folder);
                 throw;
             }
 
@@ -113,7 +113,7 @@ public sealed class PostgresServer : IAsyncDisposable
             await server.StopAsync();
             if (attempt == 3)
             {
-                DeleteFolder(folder);
+                await DeleteFolderAsync(folder);
                 throw new InvalidOperationException($"postgres did not start:\n{initOutput}{output}");
             }
         }
@@ -289,25 +289,25 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
-    private static void DeleteFolder(string folder)
+    // Files the stopping server still held can make a delete fail once: try again until it is gone, with a deadline.
+    private static Task DeleteFolderAsync(string folder) => Wait.UntilAsync(() =>
     {
-        for (var attempt = 0; Directory.Exists(folder); attempt++)
+        try
         {
-            try
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-            catch (IOException) when (attempt < 20)
-            {
-                Thread.Sleep(50);
-            }
+            Directory.Delete(folder, recursive: true);
         }
-    }
+        catch (IOException)
+        {
+            // Checked again on the next try.
+        }
+
+        return !Directory.Exists(folder);
+    }, $"{folder} to be deleted", TimeSpan.FromSeconds(5));
 
     /// <summary>Stops the server (fast shutdown, then SIGKILL past a deadline) and deletes its folder.</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync();
-        DeleteFolder(_folder);
+        await DeleteFolderAsync(_folder);
     }
 }

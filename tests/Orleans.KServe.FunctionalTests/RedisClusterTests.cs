@@ -231,20 +231,8 @@ public sealed class RedisClusterTests(RedisClusterFixture fixture, ITestOutputHe
     }
 
     /// <summary>The silo's own count of successful inferences of <paramref name="model"/> (Triton's nv_inference_request_success).</summary>
-    private static async Task<double> SuccessesAsync(ServerProcess member, string model)
-    {
-        using var http = new HttpClient { BaseAddress = member.BaseAddress };
-        var sum = 0.0;
-        foreach (var line in (await http.GetStringAsync("/metrics")).Split('\n'))
-        {
-            if (line.StartsWith("nv_inference_request_success", StringComparison.Ordinal) && line.Contains($"model=\"{model}\"", StringComparison.Ordinal))
-            {
-                sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-            }
-        }
-
-        return sum;
-    }
+    private static Task<double> SuccessesAsync(ServerProcess member, string model) =>
+        SiloCluster.MetricSumAsync(member, "nv_inference_request_success_total", $"model=\"{model}\"");
 
     private static async Task InferAsync(ServerProcess member, float[] input, float[] expected)
     {

@@ -82,19 +82,9 @@ public sealed partial class ServerProcess : IAsyncDisposable
     public static Task<ServerProcess> StartAsync(params string[] args) => StartAsync(args, environment: null);
 
     /// <summary>Starts the server with these environment variables added and waits until it listens and reports ready.</summary>
-    public static async Task<ServerProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment)
-    {
-        var server = Start(args, environment);
-        try
+    public static Task<ServerProcess> StartAsync(string[] args, IReadOnlyDictionary<string, string>? environment) =>
+        StartAndWaitAsync(args, environment, Listening(), "server", "listen", async (server, match) =>
         {
-            var match = await Wait.ForAsync(
-                () => Task.FromResult(server.Process.HasExited ? null : Listening().Match(server.Output)),
-                m => m is null || m.Success, "the server to listen", TimeSpan.FromSeconds(90));
-            if (match is null)
-            {
-                throw new InvalidOperationException($"the server exited with {server.Process.ExitCode} before listening:\n{server.Output}");
-            }
-
             server.BaseAddress = new Uri(match.Groups[1].Value);
             server.GrpcAddress = new Uri(match.Groups[2].Value);
             using var http = new HttpClient { BaseAddress = server.BaseAddress };
@@ -103,38 +93,43 @@ public sealed partial class ServerProcess : IAsyncDisposable
                 using var response = await http.GetAsync("/v2/health/ready");
                 return response.IsSuccessStatusCode;
             }, "the server to be ready", TimeSpan.FromSeconds(90));
-            return server;
-        }
-        catch (Exception e)
-        {
-            var output = server.Output;
-            await server.DisposeAsync();
-            throw new InvalidOperationException($"the server did not start: {e.Message}\n{output}", e);
-        }
-    }
+        });
 
     /// <summary>Starts a silo-only process (<c>--role silo</c>, no HTTP ports) and waits until it says it has joined.</summary>
-    public static async Task<ServerProcess> StartSiloOnlyAsync(string[] args, IReadOnlyDictionary<string, string>? environment)
+    public static Task<ServerProcess> StartSiloOnlyAsync(string[] args, IReadOnlyDictionary<string, string>? environment) =>
+        StartAndWaitAsync(args, environment, Hosting(), "silo", "join", (server, match) =>
+        {
+            server.SiloAddress = match.Groups[1].Value;
+            return Task.CompletedTask;
+        });
+
+    /// <summary>
+    /// Starts the process and waits until its output matches <paramref name="started"/>, then runs
+    /// <paramref name="ready"/>; a process that exits first, or does not get there in time, is stopped and reported.
+    /// </summary>
+    private static async Task<ServerProcess> StartAndWaitAsync(
+        string[] args, IReadOnlyDictionary<string, string>? environment, Regex started, string kind, string verb,
+        Func<ServerProcess, Match, Task> ready)
     {
         var server = Start(args, environment);
         try
         {
             var match = await Wait.ForAsync(
-                () => Task.FromResult(server.Process.HasExited ? null : Hosting().Match(server.Output)),
-                m => m is null || m.Success, "the silo to join", TimeSpan.FromSeconds(90));
+                () => Task.FromResult(server.Process.HasExited ? null : started.Match(server.Output)),
+                m => m is null || m.Success, $"the {kind} to {verb}", TimeSpan.FromSeconds(90));
             if (match is null)
             {
-                throw new InvalidOperationException($"the silo exited with {server.Process.ExitCode} before joining:\n{server.Output}");
+                throw new InvalidOperationException($"the {kind} exited with {server.Process.ExitCode} before it could {verb}:\n{server.Output}");
             }
 
-            server.SiloAddress = match.Groups[1].Value;
+            await ready(server, match);
             return server;
         }
         catch (Exception e)
         {
             var output = server.Output;
             await server.DisposeAsync();
-            throw new InvalidOperationException($"the silo did not start: {e.Message}\n{output}", e);
+            throw new InvalidOperationException($"the {kind} did not start: {e.Message}\n{output}", e);
         }
     }
 

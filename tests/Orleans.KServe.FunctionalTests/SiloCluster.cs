@@ -139,6 +139,26 @@ public sealed class SiloCluster : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The sum of a member's <c>/metrics</c> samples of <paramref name="name"/> (every label set, or only those holding
+    /// <paramref name="label"/>, such as <c>model="double"</c>).
+    /// </summary>
+    public static async Task<double> MetricSumAsync(ServerProcess member, string name, string? label = null)
+    {
+        using var http = new HttpClient { BaseAddress = member.BaseAddress };
+        var sum = 0.0;
+        foreach (var line in (await http.GetStringAsync("/metrics")).Split('\n'))
+        {
+            if (line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is '{' or ' '
+                && (label is null || line.Contains(label, StringComparison.Ordinal)))
+            {
+                sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return sum;
+    }
+
     /// <summary>Every process's output, for a failed assertion's message.</summary>
     public string Output => string.Join("\n", _members.Select((m, i) => $"--- member {i} (pid {m.Process.Id}) ---\n{m.Output}"));
 

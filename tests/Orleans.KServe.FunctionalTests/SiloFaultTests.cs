@@ -105,14 +105,7 @@ public sealed class SiloFaultTests(ITestOutputHelper output)
         var sum = 0.0;
         foreach (var member in members)
         {
-            using var http = new HttpClient { BaseAddress = member.BaseAddress };
-            foreach (var line in (await http.GetStringAsync("/metrics")).Split('\n'))
-            {
-                if (line.StartsWith(name, StringComparison.Ordinal) && (line.Length == name.Length || line[name.Length] is '{' or ' '))
-                {
-                    sum += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
-                }
-            }
+            sum += await SiloCluster.MetricSumAsync(member, name);
         }
 
         return sum;
